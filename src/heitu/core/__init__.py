@@ -1,0 +1,1 @@
+"""Shared foundations: settings, catalog, storage, errors, progress."""

@@ -1,0 +1,1 @@
+"""The data engine: readers, steps, pipelines, executors, lineage."""
