@@ -12,7 +12,10 @@ A step author writes one method:
   while streaming; ``plan`` sees the index of every document and returns the rows to drop.
 
 ``cache`` is a dict shared by all steps for one batch, so expensive shared features (lines,
-words) are computed once per batch; a step that changes ``text`` must clear it.
+words) are computed once per batch. Its values must be row-aligned with the batch: a list or a
+numpy array with one entry per row. When a filter drops rows the runner filters every cached
+list/array with the same mask (other values are discarded). A step that changes ``text`` must
+clear the cache.
 """
 
 from __future__ import annotations
@@ -83,7 +86,11 @@ class Filter(Step):
         ...
 
     def decided_by(self, reason: str) -> list[str]:
-        """Columns whose values decided a drop for `reason` (copied into the ledger)."""
+        """Columns whose values decided a drop for `reason` (shown by `heitu data explain`)."""
+        return []
+
+    def reads(self) -> list[str]:
+        """Columns this filter reads to decide (shown for kept documents)."""
         return []
 
 
