@@ -28,3 +28,22 @@ def heitu_home(tmp_path, monkeypatch) -> Path:
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+def real_docs(shared: Path, n_zh: int = 200, n_en: int = 30) -> list[dict]:
+    """Real Chinese abstracts (FewCLUE csldcp) and English web/Wikipedia text from ../shared/data."""
+    import json
+
+    zh = [json.loads(l) for l in open(shared / "chinese_text" / "fewclue_csldcp_test_public.jsonl", encoding="utf-8")]
+    en = [json.loads(l) for l in open(shared / "english_web" / "datajuicer_redpajama_pile_samples.jsonl", encoding="utf-8")]
+    return [{"text": r["text"]} for r in zh[:n_zh]] + [{"text": r["text"]} for r in en[:n_en]]
