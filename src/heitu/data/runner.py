@@ -129,6 +129,12 @@ class PlannedDrops(Filter):
         return mask, reasons
 
 
+def _arrow_type(dtype: pl.DataType) -> pa.DataType:
+    if dtype == pl.String:
+        return pa.string()
+    return pl.Series([], dtype=dtype).to_arrow().type
+
+
 def _filter_cache(cache: dict[str, Any], mask: np.ndarray) -> None:
     n = len(mask)
     for key in list(cache):
@@ -290,8 +296,10 @@ def run_shard_task(task: ShardTask, progress: ProgressFn | None = None) -> dict[
         steps.insert(0, PlannedDrops(prev, dict(zip(plan["_row"].to_list(), plan["reason"].to_list()))))
         extra_cols = [c for c in plan.columns if c not in ("_shard", "_row", "reason")]
         plan_extra = {c: dict(zip(plan["_row"].to_list(), plan[c].to_list())) for c in extra_cols}
+        # arrow types fixed by the plan's schema, so a shard with no drops gets the same columns
+        plan_types = {c: _arrow_type(plan.schema[c]) for c in extra_cols}
     else:
-        plan_extra = {}
+        plan_extra, plan_types = {}, {}
 
     max_bytes = spec.writer.shard_size_mb << 20
     prefix = f"part-{task.shard:05d}"
@@ -337,7 +345,8 @@ def run_shard_task(task: ShardTask, progress: ProgressFn | None = None) -> dict[
         for batch in source:
             if plan_extra:
                 rows = batch.column("_row").to_pylist()
-                batch = with_columns(batch, {c: pa.array([m.get(r) for r in rows]) for c, m in plan_extra.items()})
+                batch = with_columns(batch, {c: pa.array([m.get(r) for r in rows], plan_types[c])
+                                             for c, m in plan_extra.items()})
             n = batch.num_rows
             stats["docs_in"] += n
             nbytes = pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0
