@@ -22,9 +22,9 @@ def run_demo(output: str | None, workers: int) -> Path:
     if output is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         output = str(get_settings().workspace / "demo" / f"zh-web-{stamp}")
-    console.print(f"[bold]heitu demo[/]: recipe {RECIPE.name} on {len(list(SAMPLES.glob('*.*')))} bundled "
-                  f"sample files ({SAMPLES}; sources and licences in SOURCES.md)")
     inputs = [str(p) for p in sorted(SAMPLES.iterdir()) if p.suffix in (".jsonl", ".gz")]
+    console.print(f"[bold]heitu demo[/]: recipe {RECIPE.name} on {len(inputs)} bundled sample files "
+                  f"({SAMPLES}; sources and licences in SOURCES.md)")
     res = run_pipeline(RECIPE, inputs, output, workers=workers)
     _print_summary(res.out_dir, res.manifest)
     for doc_id in SHOWCASE:

@@ -68,8 +68,8 @@ def explain(out_dir: Path, manifest: dict, doc_id: str) -> list[Trail]:
             step = built[s["name"]]
             decision = merged.get(DECISION_PREFIX + s["name"])
             cols = step.output_columns()
-            if isinstance(step, Filter):
-                cols = cols + (step.reads() if decision == KEEP else step.decided_by(decision or ""))
+            if isinstance(step, Filter) and decision not in (None, KEEP):
+                cols = cols + step.decided_by(decision)
             signals = {c: merged[c] for c in cols if c in merged}
             events.append(StepEvent(s["name"], s["type"], decision, signals))
         trails.append(Trail(

@@ -89,10 +89,6 @@ class Filter(Step):
         """Columns whose values decided a drop for `reason` (shown by `heitu data explain`)."""
         return []
 
-    def reads(self) -> list[str]:
-        """Columns this filter reads to decide (shown for kept documents)."""
-        return []
-
 
 class GlobalStep(Step):
     kind = "global"

@@ -62,9 +62,6 @@ class Select(Filter):
     def decided_by(self, reason: str) -> list[str]:
         return self._columns.get(reason, [])
 
-    def reads(self) -> list[str]:
-        return self._needed
-
     def keep(self, batch: pa.RecordBatch, cache: dict[str, Any]) -> tuple[np.ndarray, list[str | None]]:
         missing = [c for c in self._needed if c not in batch.schema.names]
         if missing:
