@@ -105,7 +105,7 @@ def test_explain_shows_the_trail_of_a_duplicate(heitu_home, tmp_path, inputs, sp
     assert trail.reason == "exact_duplicate" and trail.dup_of == dup["dup_of"][0]
     steps = {e.step: e for e in trail.events}
     assert steps["zh_quality"].decision == "keep"
-    assert "zh_cjk_ratio_v1" in steps["zh_quality"].signals
+    assert steps["zh_signals"].signals["zh_cjk_ratio_v1"] > 0.3
     assert steps["pii_redact"].decision is None and not steps["pii_redact"].signals  # never reached
     (orig,) = explain(out, manifest, trail.dup_of)
     assert orig.fate == "kept"
