@@ -91,10 +91,15 @@ def test_redact_plain_text_and_jsonl(tmp_path):
 
 
 def test_missing_extra_names_the_extra():
+    import pickle
+
     from heitu.core.errors import MissingExtra, require
 
-    with pytest.raises(MissingExtra, match=r"pip install 'heitu\[ray\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install 'heitu\[ray\]'") as exc:
         require("surely_not_installed_pkg", extra="ray", feature="The Ray executor")
+    # raised inside a worker process, it must cross back to the parent intact
+    again = pickle.loads(pickle.dumps(exc.value))
+    assert str(again) == str(exc.value) and again.extra == "ray"
 
 
 def test_help_is_fast_and_does_not_import_heavy_modules(tmp_path):

@@ -25,6 +25,10 @@ class MissingExtra(UserError):
         )
         self.package = package
         self.extra = extra
+        self.feature = feature
+
+    def __reduce__(self):  # raised in worker processes: must survive pickling back to the parent
+        return (type(self), (self.package, self.extra, self.feature))
 
 
 def require(module: str, *, extra: str, feature: str, package: str | None = None) -> ModuleType:
