@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import glob
 import gzip
 import hashlib
 import json
@@ -99,7 +100,7 @@ def _warc_pages(path: Path):
             yield (m.group(1).decode() if m else path.name), parts[2]
 
 
-def unique_documents(shared: Path) -> list[dict]:
+def unique_documents(shared: Path, extra_html: list[str] = ()) -> list[dict]:
     docs: list[dict] = []
 
     def add(src: str, key: str, text: str) -> None:
@@ -127,6 +128,10 @@ def unique_documents(shared: Path) -> list[dict]:
         if f.exists():
             for i, line in enumerate(f.open(encoding="utf-8")):
                 add("sft", f"{f.stem}:{i}", json.loads(line).get("text") or "")
+    # real pages that are not in ../shared (e.g. documentation HTML installed on the machine)
+    for pattern in extra_html:
+        for f in sorted(glob.glob(pattern, recursive=True)):
+            add("extra_html", f, html_to_text(Path(f).read_bytes().decode("utf-8", "replace")))
     return docs
 
 
@@ -392,12 +397,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "filters")
     ap.add_argument("--no-agreement", action="store_true", help="skip the agreement run on unique documents")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--extra-html", action="append", default=[], metavar="GLOB",
+                    help="also use these local HTML pages (real text not in ../shared), e.g. installed docs")
+    ap.add_argument("--agreement-only", action="store_true", help="skip the speed runs")
     args = ap.parse_args()
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     workers = [int(w) for w in args.workers.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    docs = unique_documents(args.data)
+    docs = unique_documents(args.data, args.extra_html)
     uniq_bytes = sum(len(d["text"].encode()) for d in docs)
     print(f"unique English documents: {len(docs):,} ({uniq_bytes / 1e6:.1f} MB): "
           + ", ".join(f"{k} {v}" for k, v in Counter(d["src"] for d in docs).items()))
@@ -407,7 +415,7 @@ def main() -> None:
           f"copies of the unique set, {info['files']} jsonl files in {in_dir}")
     results = {"input": info, "unique_docs": len(docs), "unique_mb": uniq_bytes / 1e6, "runs": []}
 
-    for w in workers:
+    for w in ([] if args.agreement_only else workers):
         for system in systems:
             out_dir = args.out / f"{system}-w{w}"
             print(f"running {system} with {w} worker(s) ...", flush=True)
