@@ -180,3 +180,32 @@ def test_jsonl_gz_writer(heitu_home, tmp_path, inputs):
     rows = [json.loads(l) for f in files for l in gzip.open(f, "rt", encoding="utf-8")]
     assert len(rows) == res.manifest["counts"]["docs_kept"] == 231
     assert {"id", "text", "source"} <= rows[0].keys() and rows[0]["source"]["file"] in ("a.jsonl", "b.jsonl")
+
+
+def test_step_artifacts_are_kept_with_the_dataset(heitu_home, tmp_path, inputs):
+    """A step that depends on a file (a model, a lexicon) gets it copied and checksummed."""
+    import numpy as np
+
+    from heitu.data.steps.base import STEP_TYPES, Annotator, register
+
+    model = tmp_path / "tiny-model.json"
+    model.write_text('{"weights": [1, 2, 3]}')
+
+    class _WithModel(Annotator):
+        def annotate(self, batch, cache):
+            return {"const_v1": np.ones(batch.num_rows, dtype=np.float32)}
+
+        def artifacts(self):
+            return [model]
+
+    register("test_with_model")(_WithModel)
+    try:
+        p = tmp_path / "spec.yaml"
+        p.write_text("name: x\nsteps:\n  - type: test_with_model\n")
+        res = run_pipeline(p, [str(inputs)], tmp_path / "out", show_progress=False)
+    finally:
+        STEP_TYPES.pop("test_with_model")
+    kept = res.out_dir / "artifacts" / "test_with_model" / "tiny-model.json"
+    assert kept.read_text() == model.read_text()
+    (entry,) = [o for o in res.manifest["outputs"] if o["path"].startswith("artifacts/")]
+    assert entry["path"] == "artifacts/test_with_model/tiny-model.json" and len(entry["sha256"]) == 64

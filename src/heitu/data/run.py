@@ -143,15 +143,34 @@ def run_pipeline(
     finally:
         ex.close()
 
+    artifact_files = _copy_step_artifacts(layout, build_steps(spec))
     manifest = _write_manifest(layout, spec, resolved, spec_hash, all_stats, stages, ex.describe(),
-                               time.time() - started)
+                               time.time() - started, artifact_files)
     shutil.rmtree(layout.work, ignore_errors=True)
     if register:
         register_dataset(layout.root, manifest)
     return RunResult(layout.root, manifest["version"], manifest)
 
 
-def _write_manifest(layout, spec, resolved, spec_hash, all_stats, stages, executor_info, seconds) -> dict:
+def _copy_step_artifacts(layout: Layout, steps) -> list[str]:
+    """Keep what the dataset's signals depend on (models, lexicons a step names) with the dataset."""
+    copied = []
+    for step in steps:
+        for src in step.artifacts():
+            src = Path(src)
+            dest = layout.root / "artifacts" / step.name / src.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dest, dirs_exist_ok=True)
+                copied += [str(p.relative_to(layout.root)) for p in sorted(dest.rglob("*")) if p.is_file()]
+            else:
+                shutil.copy2(src, dest)
+                copied.append(str(dest.relative_to(layout.root)))
+    return copied
+
+
+def _write_manifest(layout, spec, resolved, spec_hash, all_stats, stages, executor_info, seconds,
+                    artifact_files: list[str]) -> dict:
     first = sorted((s for s in all_stats if s["stage"] == 0), key=lambda s: s["shard"])
     inputs = [s["input"] for s in first]
     last_stage = len(stages) - 1
@@ -162,7 +181,7 @@ def _write_manifest(layout, spec, resolved, spec_hash, all_stats, stages, execut
         for code, n in s["error_reasons"].items():
             errors[code] = errors.get(code, 0) + n
     outputs = []
-    for rel in sorted({f for s in all_stats for f in s.get("files", [])}):
+    for rel in sorted({f for s in all_stats for f in s.get("files", [])} | set(artifact_files)):
         path = layout.root / rel
         if path.exists():
             digest, size = sha256_file(str(path))

@@ -21,6 +21,7 @@ clear the cache.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +57,11 @@ class Step(ABC):
 
     def output_columns(self) -> list[str]:
         """Signal/count columns this step adds (recorded in the ledger and the manifest)."""
+        return []
+
+    def artifacts(self) -> list[Path]:
+        """Files the step's results depend on (e.g. a quality model): copied into the dataset
+        version under ``artifacts/STEP/`` and checksummed in its manifest."""
         return []
 
     def __repr__(self) -> str:  # pragma: no cover
