@@ -397,7 +397,7 @@ def run_global_plan(root: str, spec: dict[str, Any], stage: int) -> dict[str, An
     layout = Layout(Path(root))
     files = sorted(str(p) for p in layout.stage_dir(stage).glob("part-*.parquet"))
     if files:
-        index_cols = ["_shard", "_row", "id", *gstep.output_columns()]
+        index_cols = ["_shard", "_row", "id", *gstep.plan_columns()]
         lf = pl.scan_parquet(files).select(index_cols)
         drops = gstep.plan(lf)
     else:

@@ -104,6 +104,11 @@ class GlobalStep(Step):
         """Per-document index columns (e.g. a text hash), computed while streaming."""
         ...
 
+    def plan_columns(self) -> list[str]:
+        """Columns of the staged documents `plan` reads besides ``_shard``, ``_row``, ``id``:
+        the index columns, plus any signal a keep policy needs."""
+        return self.output_columns()
+
     @abstractmethod
     def plan(self, index: "Any") -> "Any":
         """Given a polars LazyFrame with columns ``_shard``, ``_row`` (source order) and the
