@@ -33,8 +33,14 @@ def _make_executor(kind: str, workers: int, ray_address: str | None):
     if kind == "local":
         from heitu.data.executors.local import LocalExecutor
 
+        if ray_address:
+            raise UserError("--ray-address needs --executor ray")
         return LocalExecutor(workers)
-    raise UserError(f"unknown executor '{kind}' (this version has: local)")
+    if kind == "ray":
+        from heitu.data.executors.ray import RayExecutor
+
+        return RayExecutor(workers, address=ray_address)
+    raise UserError(f"unknown executor '{kind}' (this version has: local, ray)")
 
 
 def _check_output(layout: Layout, run_info: dict, resume: bool) -> bool:
