@@ -107,3 +107,33 @@ def test_help_is_fast_and_does_not_import_heavy_modules(tmp_path):
             "print(','.join(m for m in ('polars','pyarrow','trafilatura','torch') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip() == ""
+
+
+def test_report_and_diff_commands(dataset, shared_data):
+    tmp, out, m = dataset
+    home = tmp / "home"
+    lm = tmp / "ref.lm.gz"
+    res = heitu("data", "reference-lm", "train", "-i", str(shared_data / "chinese_text" / "fewclue_csldcp_test_public.jsonl"),
+                "-o", str(lm), home=home)
+    assert res.returncode == 0 and lm.is_file()
+    res = heitu("data", "report", m["version"], "--reference-lm", str(lm), "--html", str(tmp / "r.html"),
+                "--json", str(tmp / "card.json"), home=home)
+    assert res.returncode == 0, res.stderr
+    card = json.loads((tmp / "card.json").read_text())
+    assert card["dataset"] == m["version"] and "overall" in res.stdout
+    assert card["dimensions"]["informativeness"]["metrics"].get("perplexity") is not None
+    assert "<svg" in (tmp / "r.html").read_text()
+    # a stricter length rule: the diff names the rule that explains the change
+    spec = (Path(__file__).parents[1] / "recipes" / "zh-web.yaml").read_text()
+    strict = tmp / "strict.yaml"
+    strict.write_text(spec.replace('keep: "zh_char_len_v1 >= 80"', 'keep: "zh_char_len_v1 >= 400"'))
+    out2 = tmp / "out2"
+    assert heitu("data", "run", str(strict), "-i", str(tmp / "in"), "-o", str(out2), home=home).returncode == 0
+    res = heitu("data", "diff", str(out), str(out2), "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    d = json.loads(res.stdout)
+    assert d["documents"]["added"] == 0 and d["documents"]["removed"] > 0
+    top = d["explained_by"][0]
+    assert (top["reason"], top["rule_changed"]) == ("too_short", True) and top["delta"] == d["documents"]["removed"]
+    res = heitu("data", "report", m["version"], "--reference-lm", str(tmp / "missing.lm"), home=home)
+    assert res.returncode == 1 and "missing.lm" in res.stderr and "Traceback" not in res.stderr

@@ -23,6 +23,12 @@ def test_demo_runs_without_shared_data(tmp_path):
     assert m["counts"]["docs_kept"] >= 10
     # the trail of the duplicate names the document it duplicated
     assert "duplicate of heitu-010" in res.stdout
+    # it ends with the quality report and the grades
+    card = json.loads((out / "report" / "scorecard.json").read_text())
+    assert card["dataset"] == m["version"] and card["overall"]["grade"] in "ABCDE"
+    html = (out / "report" / "report.html").read_text()
+    assert "<svg" in html and m["version"] in html
+    assert "overall" in res.stdout
     # PII in the kept sample was redacted
     import polars as pl
 

@@ -18,6 +18,7 @@ def run_demo(output: str | None, workers: int) -> Path:
     from heitu.data.cli import _print_summary
     from heitu.data.run import run_pipeline
     from heitu.data.cli import explain as explain_cmd
+    from heitu.data.cli import report as report_cmd
 
     if output is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -30,9 +31,12 @@ def run_demo(output: str | None, workers: int) -> Path:
     for doc_id in SHOWCASE:
         console.rule(f"heitu data explain {res.version} {doc_id}")
         explain_cmd(str(res.out_dir), doc_id)
+    console.rule(f"heitu data report {res.version}")
+    report_cmd(str(res.out_dir), html=None, json_out=None, reference_lm=None, sample=2000)
     console.rule("what next")
     console.print(
         f"dataset  : {res.out_dir}/data (kept documents), rejects/, ledger/, errors/, manifest.json\n"
+        f"report   : {res.out_dir}/report/report.html (open it in a browser), scorecard.json\n"
         f"explain  : heitu data explain {res.version} DOC_ID\n"
         f"rejects  : heitu data rejects {res.version} --step zh_quality --limit 5\n"
         f"manifest : heitu data show {res.version}\n"

@@ -25,14 +25,21 @@ def run(
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in the same output folder."),
     max_errors: int = typer.Option(None, "--max-errors", min=0, help="Fail once more than N records cannot be read."),
-    executor: str = typer.Option("local", "--executor", help="local (process pool)."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (process pool) or ray (Ray tasks; see --ray-address)."),
+    ray_address: str = typer.Option(None, "--ray-address",
+                                    help="Ray cluster to run on (host:port, or auto); without it, "
+                                         "--executor ray starts a local Ray instance of --workers CPUs."),
     no_register: bool = typer.Option(False, "--no-register", help="Do not record the dataset in the catalog."),
 ) -> None:
     """Run a pipeline: read, annotate, select, redact, dedup; write data, rejects, ledger, manifest."""
+    from heitu.core.errors import UserError
     from heitu.data.run import run_pipeline
 
+    if ray_address and executor != "ray":
+        raise UserError("--ray-address needs --executor ray")
     res = run_pipeline(spec, input, output, workers=workers, resume=resume, max_errors=max_errors,
-                       executor=executor, register=not no_register)
+                       executor=executor, ray_address=ray_address, register=not no_register)
     _print_summary(res.out_dir, res.manifest)
 
 
@@ -228,3 +235,86 @@ def steps() -> None:
         doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip().splitlines()
         table.add_row(name, cls.kind, doc[0] if doc else "")
     _console().print(table)
+
+
+@app.command()
+def report(
+    dataset: str = typer.Argument(..., help="Output folder or dataset version id."),
+    html: Path = typer.Option(None, "--html", help="Report page to write (default: DATASET/report/report.html)."),
+    json_out: Path = typer.Option(None, "--json", help="Scorecard JSON to write (default: DATASET/report/scorecard.json)."),
+    reference_lm: Path = typer.Option(None, "--reference-lm", help="Reference LM (`heitu data reference-lm train`) for perplexity."),
+    sample: int = typer.Option(2000, "--sample", min=1, help="Kept documents sampled (by id hash) for perplexity and diversity."),
+) -> None:
+    """Grade a dataset version against the heitu quality standard; write the scorecard and an HTML report."""
+    from heitu.core.storage import atomic_write_bytes, atomic_write_json
+    from heitu.data.manifest import resolve_dataset
+    from heitu.data.quality.report import build_report
+    from heitu.data.quality.scorecard import compute_scorecard
+
+    out_dir, m = resolve_dataset(dataset)
+    if reference_lm is not None and not reference_lm.is_file():
+        from heitu.core.errors import UserError
+
+        raise UserError(f"--reference-lm {reference_lm} does not exist")
+    card = compute_scorecard(out_dir, m, reference_lm=reference_lm, sample=sample)
+    html = html or out_dir / "report" / "report.html"
+    json_out = json_out or out_dir / "report" / "scorecard.json"
+    atomic_write_json(json_out, card)
+    atomic_write_bytes(html, build_report(out_dir, m, card).encode("utf-8"))
+    _print_grades(card)
+    _console().print(f"report: {html}\nscorecard: {json_out}")
+
+
+def _print_grades(card: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{card.get('dataset')} — {card.get('standard')}")
+    table.add_column("dimension")
+    table.add_column("grade", justify="center")
+    for dim, d in card["dimensions"].items():
+        table.add_row(dim, d.get("grade") or "–")
+    table.add_row("[bold]overall", f"[bold]{card['overall'].get('grade') or '–'}")
+    _console().print(table)
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="Older dataset version (id or folder)."),
+    b: str = typer.Argument(..., help="Newer dataset version (id or folder)."),
+    reference_lm: Path = typer.Option(None, "--reference-lm", help="Reference LM for the perplexity metric."),
+    as_json: bool = typer.Option(False, "--json", help="Print the diff as JSON."),
+) -> None:
+    """What changed between two dataset versions: metric and grade deltas, documents added and
+    removed, and the rules that explain the change."""
+    from heitu.data.manifest import resolve_dataset
+    from heitu.data.quality.diff import diff_datasets, render_diff
+
+    d = diff_datasets(resolve_dataset(a), resolve_dataset(b), reference_lm=reference_lm)
+    if as_json:
+        sys.stdout.write(json.dumps(d, indent=2, ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stdout.write(render_diff(d) + "\n")
+
+
+reference_lm_app = typer.Typer(no_args_is_help=True, help="Reference language model for the perplexity metric.")
+app.add_typer(reference_lm_app, name="reference-lm")
+
+
+@reference_lm_app.command("train")
+def reference_lm_train(
+    input: list[str] = typer.Option(..., "--input", "-i", help="Clean reference text: glob/folder/URL (repeatable)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model file to write."),
+    order: int = typer.Option(3, "--order", min=1, max=8, help="Character n-gram order."),
+) -> None:
+    """Train a character n-gram reference LM (interpolated Kneser-Ney) on clean text, locally."""
+    from heitu.data.quality.reference_lm import train_reference_lm
+    from heitu.data.readers import ReaderOptions, ReadError, expand_inputs, read_documents
+
+    def texts():
+        for path, name in expand_inputs(input):
+            for item in read_documents(path, name, ReaderOptions()):
+                if not isinstance(item, ReadError):
+                    yield item["text"]
+
+    train_reference_lm(texts(), output, order=order)
+    _console().print(f"reference LM (order {order}) written to {output}")
