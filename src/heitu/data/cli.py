@@ -296,6 +296,10 @@ def diff(
         sys.stdout.write(render_diff(d) + "\n")
 
 
+from heitu.data.quality.cli import app as quality_model_app  # noqa: E402 (typer commands only, no heavy imports)
+
+app.add_typer(quality_model_app, name="quality-model")
+
 reference_lm_app = typer.Typer(no_args_is_help=True, help="Reference language model for the perplexity metric.")
 app.add_typer(reference_lm_app, name="reference-lm")
 
