@@ -137,3 +137,20 @@ def test_report_and_diff_commands(dataset, shared_data):
     assert (top["reason"], top["rule_changed"]) == ("too_short", True) and top["delta"] == d["documents"]["removed"]
     res = heitu("data", "report", m["version"], "--reference-lm", str(tmp / "missing.lm"), home=home)
     assert res.returncode == 1 and "missing.lm" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_dedup_command_removes_a_planted_near_duplicate(tmp_path, shared_data):
+    docs = real_docs(shared_data, n_zh=40, n_en=10)
+    orig = docs[5]["text"]
+    near = orig[:-6] + "数据集。"  # the last few characters reworded
+    write_jsonl(tmp_path / "in" / "a.jsonl", docs + [{"id": "near-copy", "text": near}])
+    out = tmp_path / "out"
+    res = heitu("data", "dedup", "-i", str(tmp_path / "in"), "-o", str(out), "--threshold", "0.8",
+                home=tmp_path / "home")
+    assert res.returncode == 0, res.stderr
+    assert "near_duplicate: 1" in res.stdout
+    ex = heitu("data", "explain", str(out), "near-copy", home=tmp_path / "home")
+    assert "near_duplicate" in ex.stdout and "duplicate of" in ex.stdout
+    bad = heitu("data", "dedup", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--threshold", "1.5",
+                home=tmp_path / "home")
+    assert bad.returncode == 1 and "threshold" in bad.stderr and "Traceback" not in bad.stderr

@@ -23,6 +23,8 @@ def test_demo_runs_without_shared_data(tmp_path):
     assert m["counts"]["docs_kept"] >= 10
     # the trail of the duplicate names the document it duplicated
     assert "duplicate of heitu-010" in res.stdout
+    assert steps["minhash_dedup"]["dropped"].get("near_duplicate", 0) >= 1
+    assert "duplicate of heitu-019" in res.stdout  # the reworded copy, found by MinHash
     # it ends with the quality report and the grades
     card = json.loads((out / "report" / "scorecard.json").read_text())
     assert card["dataset"] == m["version"] and card["overall"]["grade"] in "ABCDE"

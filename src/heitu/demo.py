@@ -10,8 +10,9 @@ from heitu.core.settings import get_settings
 
 SAMPLES = Path(__file__).parent / "data" / "samples" / "zh-web"
 RECIPE = Path(__file__).parent / "data" / "recipes" / "zh-web.yaml"
-# documents whose trail is worth showing: a kept one with PII redacted, a duplicate, spam
-SHOWCASE = ("heitu-005", "heitu-011", "heitu-007")
+# documents whose trail is worth showing: a kept one with PII redacted, an exact duplicate,
+# a reworded near-duplicate, spam
+SHOWCASE = ("heitu-005", "heitu-011", "heitu-023", "heitu-007")
 
 
 def run_demo(output: str | None, workers: int) -> Path:

@@ -43,6 +43,26 @@ def run(
     _print_summary(res.out_dir, res.manifest)
 
 
+@app.command()
+def dedup(
+    input: list[str] = typer.Option(..., "--input", "-i", help="Input glob, folder or fsspec URL (repeatable)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder of the deduplicated dataset version."),
+    threshold: float = typer.Option(0.8, "--threshold", "-t", help="Jaccard similarity above which documents are near-duplicates."),
+    ngram: int = typer.Option(None, "--ngram", "-n", help="Shingle size (default: 4 words, or 5 characters for Chinese/Japanese)."),
+    keep: str = typer.Option("first", "--keep", help="Which copy to keep: first, longest, newest, highest."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (or Ray tasks at once)."),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray); default: start a local Ray."),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in the same output folder."),
+) -> None:
+    """Near-duplicate removal (MinHash LSH, verified by exact Jaccard) as a one-step pipeline."""
+    from heitu.data.steps.minhash import dedup_command
+
+    res = dedup_command(input, output, threshold, ngram, workers, keep=keep, executor=executor,
+                        ray_address=ray_address, resume=resume)
+    _print_summary(res.out_dir, res.manifest)
+
+
 def _print_summary(out_dir: Path, m: dict) -> None:
     from rich.table import Table
 

@@ -9,5 +9,5 @@ def load_builtin_steps() -> None:
     """Import the modules that define the built-in steps (each registers itself)."""
     import importlib
 
-    for mod in ("normalize", "pii", "lang", "english", "chinese", "select", "dedup", "quality"):
+    for mod in ("normalize", "pii", "lang", "english", "chinese", "select", "dedup", "quality", "minhash"):
         importlib.import_module(f"heitu.data.steps.{mod}")
