@@ -289,7 +289,7 @@ def _shingle_sets(data, offsets, mode, ngram_word, ngram_char):
         out[pos:pos + u.shape[0]] = u
         pos += u.shape[0]
         off[d + 1] = pos
-    return out[:pos], off
+    return out[:pos].copy(), off  # a copy: the slice would keep the 8-bytes-per-text-byte buffer alive
 
 
 @numba.njit(cache=True)
@@ -403,6 +403,15 @@ def _roots(parent):
 
 # ---------------------------------------------------------------------------- helpers
 
+_VERIFY_CHUNK = 20_000  # candidate documents re-shingled at a time (bounds the verify phase's memory)
+
+
+def _in_source_order(df: pl.DataFrame) -> pl.DataFrame:
+    """Rows sorted by (_shard, _row); staged files are usually scanned in that order already."""
+    key = df["_shard"].cast(pl.Int64) * (1 << 40) + df["_row"].cast(pl.Int64)
+    return df if key.is_sorted() else df.sort("_shard", "_row")
+
+
 def normalize_texts(texts: pl.Series) -> pa.Array:
     """Lower case; every run of punctuation, symbols and whitespace -> one space."""
     norm = texts.rechunk().str.to_lowercase().str.replace_all(r"[\s\p{P}\p{S}]+", " ")
@@ -489,24 +498,28 @@ class MinHashDedup(GlobalStep):
             raise
 
     def plan(self, index: pl.LazyFrame) -> pl.DataFrame:
+        # Memory: the plan never holds all band hashes at once. Documents are numbered in source
+        # order once (16 bytes each); then one band column at a time is read from the staged
+        # parquet (8 bytes per document), sorted and turned into candidate pairs. Ids, texts
+        # and keep keys are fetched only for candidate and cluster members.
         self._check_columns(index)
-        docs = (index.select("_shard", "_row", "id", BANDS_COLUMN, SHINGLES_COLUMN)
-                .collect(engine="streaming").sort("_shard", "_row"))
+        docs = _in_source_order(index.select("_shard", "_row", SHINGLES_COLUMN).collect(engine="streaming"))
         n = docs.height
         parent = np.arange(n, dtype=np.int64)
         if n > 1:
-            bands = np.asarray(docs[BANDS_COLUMN].explode().to_numpy(), dtype=np.uint64).reshape(n, self.bands)
             live = np.flatnonzero(docs[SHINGLES_COLUMN].to_numpy() > 0)
             pairs_all = []
             for b in range(self.bands):
-                h = bands[live, b]
+                band = _in_source_order(index.select("_shard", "_row", pl.col(BANDS_COLUMN).list.get(b).alias("_h"))
+                                        .collect(engine="streaming"))
+                h = band["_h"].to_numpy().astype(np.uint64, copy=False)[live]
+                del band
                 order = np.argsort(h, kind="stable")
                 pairs = _bucket_pairs(h[order], live[order], self.params.verify)
                 if self.params.verify:
                     pairs_all.append(pairs)
                 else:
                     _union_pairs(parent, pairs)
-            del bands
             if self.params.verify and pairs_all:
                 pairs = np.concatenate(pairs_all)
                 if len(pairs):
@@ -519,8 +532,11 @@ class MinHashDedup(GlobalStep):
         if len(dup) == 0:
             return pl.DataFrame(schema=schema)
         in_cluster = np.unique(np.concatenate([dup, roots[dup]]))
-        members = docs.select("_shard", "_row", "id")[in_cluster].with_columns(
+        members = docs.select("_shard", "_row")[in_cluster].with_columns(
             pl.Series("_doc", in_cluster), pl.Series("_comp", roots[in_cluster]))
+        ids = (index.select("_shard", "_row", "id").join(members.lazy().select("_shard", "_row"), on=["_shard", "_row"])
+               .collect(engine="streaming"))
+        members = members.join(ids, on=["_shard", "_row"], how="left")
         keeper = self._keepers(index, members)
         out = (members.join(keeper, on="_comp").filter(pl.col("_doc") != pl.col("_keeper_doc"))
                .sort("_doc")
@@ -530,13 +546,26 @@ class MinHashDedup(GlobalStep):
         return out
 
     def _verify(self, index: pl.LazyFrame, docs: pl.DataFrame, parent: np.ndarray, pairs: np.ndarray) -> None:
+        # Only candidate documents are re-shingled, one shard at a time (each staged file holds
+        # one shard, so the filter reads one file): the texts of a shard are dropped as soon as
+        # their shingle sets are computed, and only the sets of candidates stay in memory.
         cand = np.unique(pairs)
         keys = docs.select("_shard", "_row")[cand].with_columns(pl.Series("_doc", cand))
-        texts = (index.select("_shard", "_row", "text").join(keys.lazy(), on=["_shard", "_row"])
-                 .collect(engine="streaming").sort("_doc"))
-        vals, off = self.shingle_sets(texts["text"])
+        vals_parts, off_parts, base = [], [np.zeros(1, np.int64)], 0
+        for (shard,), grp in keys.group_by("_shard", maintain_order=True):
+            shard_texts = index.filter(pl.col("_shard") == shard).select("_row", "text")
+            for chunk in grp.iter_slices(_VERIFY_CHUNK):
+                texts = (shard_texts.join(chunk.lazy().select("_row", "_doc"), on="_row")
+                         .collect(engine="streaming").sort("_doc"))
+                vals, off = self.shingle_sets(texts["text"])
+                del texts
+                vals_parts.append(vals)
+                off_parts.append(off[1:].astype(np.int64) + base)
+                base += int(off[-1])
+        vals = np.concatenate(vals_parts) if vals_parts else np.zeros(0, np.uint64)
+        off = np.concatenate(off_parts)
         local = np.full(docs.height, -1, dtype=np.int64)
-        local[texts["_doc"].to_numpy()] = np.arange(texts.height)
+        local[cand] = np.arange(len(cand))  # groups come in source order, each sorted by _doc
         _verify_and_union(parent, pairs, local, vals, off, self.params.threshold)
 
     def _keepers(self, index: pl.LazyFrame, members: pl.DataFrame) -> pl.DataFrame:
