@@ -460,12 +460,9 @@ def _seen_before(keys, stamp, mask, gen, h):
 
 
 @njit(cache=True, nogil=True)
-def _rep_lines(data, offs):
-    """Per document: [repeated paragraphs, paragraphs, chars in repeated paragraphs, repeated
-    lines, lines, chars in repeated lines, len(text)] where paragraphs =
-    ``re.split(r"\\n{2,}", text.strip())`` and lines = ``re.split("\\n+", text)``."""
+def _newline_counts(data, offs):
+    """Number of "\\n" bytes in each document (sizes the per-document line hash tables)."""
     nd = offs.shape[0] - 1
-    out = np.zeros((nd, 7), np.int64)
     nls = np.zeros(nd, np.int64)
     for d in range(nd):
         c = 0
@@ -473,9 +470,26 @@ def _rep_lines(data, offs):
             if data[i] == 10:
                 c += 1
         nls[d] = c
+    return nls
+
+
+@njit(cache=True, nogil=True)
+def _pow2_at_least(n):
     cap = 16
-    while cap < 2 * (nls.max() + 2 if nd else 2):
+    while cap < n:
         cap *= 2
+    return cap
+
+
+@njit(cache=True, nogil=True)
+def _rep_lines(data, offs):
+    """Per document: [repeated paragraphs, paragraphs, chars in repeated paragraphs, repeated
+    lines, lines, chars in repeated lines, len(text)] where paragraphs =
+    ``re.split(r"\\n{2,}", text.strip())`` and lines = ``re.split("\\n+", text)``."""
+    nd = offs.shape[0] - 1
+    out = np.zeros((nd, 7), np.int64)
+    nls = _newline_counts(data, offs)
+    cap = _pow2_at_least(2 * (nls.max() + 2 if nd else 2))
     keys = np.zeros(cap, np.uint64)
     stamp = np.zeros(cap, np.int64)
     gen = 0
@@ -483,10 +497,7 @@ def _rep_lines(data, offs):
         s0 = offs[d]
         e0 = offs[d + 1]
         out[d, 6] = _nchars(data, s0, e0)
-        size = 16
-        while size < 2 * (nls[d] + 2):
-            size *= 2
-        mask = np.uint64(size - 1)
+        mask = np.uint64(_pow2_at_least(2 * (nls[d] + 2)) - 1)
         for mode in range(2):
             if mode == 0:  # paragraphs: strip, split on runs of >= 2 newlines
                 s = _lstrip(data, s0, e0)
@@ -626,30 +637,16 @@ def _fineweb_lines(data, offs, stop_cps, short_len):
     characters in repeated lines, text.count("\\n"), len(text)]."""
     nd = offs.shape[0] - 1
     out = np.zeros((nd, 6), np.int64)
-    maxnl = 1
-    for d in range(nd):
-        c = 0
-        for i in range(offs[d], offs[d + 1]):
-            if data[i] == 10:
-                c += 1
-        maxnl = max(maxnl, c)
-    cap = 16
-    while cap < 2 * (maxnl + 2):
-        cap *= 2
+    nls = _newline_counts(data, offs)
+    cap = _pow2_at_least(2 * (max(1, nls.max()) + 2 if nd else 3))
     keys = np.zeros(cap, np.uint64)
     stamp = np.zeros(cap, np.int64)
     gen = 0
     for d in range(nd):
         s0 = offs[d]
         e0 = offs[d + 1]
-        nl = 0
-        for i in range(s0, e0):
-            if data[i] == 10:
-                nl += 1
-        size = 16
-        while size < 2 * (nl + 2):
-            size *= 2
-        mask = np.uint64(size - 1)
+        nl = nls[d]
+        mask = np.uint64(_pow2_at_least(2 * (nl + 2)) - 1)
         gen += 1
         n = 0
         punct = 0
