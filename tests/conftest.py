@@ -47,3 +47,21 @@ def real_docs(shared: Path, n_zh: int = 200, n_en: int = 30) -> list[dict]:
     zh = [json.loads(l) for l in open(shared / "chinese_text" / "fewclue_csldcp_test_public.jsonl", encoding="utf-8")]
     en = [json.loads(l) for l in open(shared / "english_web" / "datajuicer_redpajama_pile_samples.jsonl", encoding="utf-8")]
     return [{"text": r["text"]} for r in zh[:n_zh]] + [{"text": r["text"]} for r in en[:n_en]]
+
+
+def doc_batch(texts: list[str]):
+    """A record batch of documents in heitu's schema (ids 0..n-1, source t.jsonl line i+1)."""
+    import pyarrow as pa
+
+    from heitu.data.schema import DOC_SCHEMA
+
+    n = len(texts)
+    return pa.RecordBatch.from_pydict(
+        {
+            "id": [str(i) for i in range(n)],
+            "text": texts,
+            "source": [{"file": "t.jsonl", "offset": i + 1, "url": None, "date": None} for i in range(n)],
+            "meta": ["{}"] * n,
+        },
+        schema=DOC_SCHEMA,
+    )

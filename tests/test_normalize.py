@@ -9,7 +9,7 @@ import pickle
 import pyarrow as pa
 import pytest
 
-from heitu.data.schema import DOC_SCHEMA
+from conftest import doc_batch
 from heitu.data.steps.base import STEP_TYPES
 from heitu.data.steps.normalize import (
     CHANGED_COLUMN,
@@ -19,19 +19,6 @@ from heitu.data.steps.normalize import (
     Normalizer,
     normalize_text,
 )
-
-
-def _batch(texts: list[str]) -> pa.RecordBatch:
-    n = len(texts)
-    return pa.RecordBatch.from_pydict(
-        {
-            "id": [str(i) for i in range(n)],
-            "text": texts,
-            "source": [{"file": "t.jsonl", "offset": i + 1, "url": None, "date": None} for i in range(n)],
-            "meta": ["{}"] * n,
-        },
-        schema=DOC_SCHEMA,
-    )
 
 
 def test_registered():
@@ -142,7 +129,7 @@ def test_idempotent_on_shared_corpora(shared_data):
 
 def test_step_rewrites_text_flags_changes_and_clears_cache():
     step = Normalize("norm", NormalizeParams(t2s=True))
-    batch = _batch(["plain ascii", "ＡＢＣ", "漢語", "already clean。"])
+    batch = doc_batch(["plain ascii", "ＡＢＣ", "漢語", "already clean。"])
     cache = {"lines": "stale"}
     out = step.transform(batch, cache)
     assert out.column("text").to_pylist() == ["plain ascii", "ABC", "汉语", "already clean。"]
@@ -155,7 +142,7 @@ def test_step_rewrites_text_flags_changes_and_clears_cache():
 def test_step_keeps_cache_when_nothing_changes():
     step = Normalize("norm")
     cache = {"lines": "kept"}
-    out = step.transform(_batch(["clean text", "干净的文本。"]), cache)
+    out = step.transform(doc_batch(["clean text", "干净的文本。"]), cache)
     assert cache == {"lines": "kept"}
     assert out.column(CHANGED_COLUMN).to_pylist() == [False, False]
     assert out.column("text").to_pylist() == ["clean text", "干净的文本。"]
@@ -163,6 +150,6 @@ def test_step_keeps_cache_when_nothing_changes():
 
 def test_step_pickles_after_use():
     step = Normalize("norm", NormalizeParams(t2s=True))
-    step.transform(_batch(["漢語"]), {})
+    step.transform(doc_batch(["漢語"]), {})
     clone = pickle.loads(pickle.dumps(step))
-    assert clone.transform(_batch(["漢語"]), {}).column("text").to_pylist() == ["汉语"]
+    assert clone.transform(doc_batch(["漢語"]), {}).column("text").to_pylist() == ["汉语"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from heitu.data.schema import DOC_SCHEMA
+from conftest import doc_batch
 from heitu.data.steps.base import STEP_TYPES
 from heitu.data.steps.pii import (
     PII_TYPES,
@@ -262,19 +262,6 @@ def test_find_spans():
 # ------------------------------------------------------------------------------- the step
 
 
-def _batch(texts: list[str]) -> pa.RecordBatch:
-    n = len(texts)
-    return pa.RecordBatch.from_pydict(
-        {
-            "id": [str(i) for i in range(n)],
-            "text": texts,
-            "source": [{"file": "t.jsonl", "offset": i + 1, "url": None, "date": None} for i in range(n)],
-            "meta": ["{}"] * n,
-        },
-        schema=DOC_SCHEMA,
-    )
-
-
 def test_step_registered_and_columns():
     assert STEP_TYPES["pii_redact"] is PiiRedact
     assert PiiRedact("p").output_columns() == [
@@ -293,7 +280,7 @@ def test_step_registered_and_columns():
 def test_step_transform():
     step = PiiRedact("pii")
     cache = {"words": "stale"}
-    out = step.transform(_batch(["a@b.com 和 c@d.org", "无", "电话 13800138000 ip 1.2.3.4"]), cache)
+    out = step.transform(doc_batch(["a@b.com 和 c@d.org", "无", "电话 13800138000 ip 1.2.3.4"]), cache)
     assert out.column("text").to_pylist() == ["<EMAIL> 和 <EMAIL>", "无", "电话 <PHONE> ip <IP>"]
     assert out.column(count_column("email")).to_pylist() == [2, 0, 0]
     assert out.column(count_column("phone")).to_pylist() == [0, 0, 1]
@@ -307,7 +294,7 @@ def test_step_transform():
 def test_step_selected_types_and_cache_kept_when_unchanged():
     step = PiiRedact("pii", PiiRedactParams(types=["ip"]))
     cache = {"words": "kept"}
-    out = step.transform(_batch(["x@y.com 13800138000"]), cache)
+    out = step.transform(doc_batch(["x@y.com 13800138000"]), cache)
     assert out.column("text").to_pylist() == ["x@y.com 13800138000"]
     assert out.column(count_column("email")).to_pylist() == [0]
     assert cache == {"words": "kept"}
