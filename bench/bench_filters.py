@@ -166,17 +166,18 @@ def write_input(docs: list[dict], mb: float, shards: int, folder: Path, seed: in
 
 
 def run_measured(cmd: list[str], env: dict | None = None, log: Path | None = None, timeout: float = 7200) -> dict:
-    """Run `cmd`; wall time and peak RSS of its process tree (sum) and of its largest process."""
+    """Run `cmd`; wall time and peak RSS of its process tree (sum), of its largest process and
+    of the command's own (root) process."""
     import psutil
 
     out = open(log, "w") if log else subprocess.DEVNULL
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    peak_tree = peak_one = 0
+    peak_tree = peak_one = peak_root = 0
     stop = threading.Event()
 
     def poll():
-        nonlocal peak_tree, peak_one
+        nonlocal peak_tree, peak_one, peak_root
         try:
             root = psutil.Process(proc.pid)
         except psutil.Error:
@@ -190,6 +191,10 @@ def run_measured(cmd: list[str], env: dict | None = None, log: Path | None = Non
                         rss.append(p.memory_info().rss)
                     except psutil.Error:
                         pass
+                try:
+                    peak_root = max(peak_root, root.memory_info().rss)
+                except psutil.Error:
+                    pass
                 peak_tree = max(peak_tree, sum(rss))
                 peak_one = max([peak_one] + rss)
             except psutil.Error:
@@ -213,7 +218,7 @@ def run_measured(cmd: list[str], env: dict | None = None, log: Path | None = Non
     if rc != 0:
         tail = log.read_text()[-3000:] if log else ""
         raise RuntimeError(f"{cmd[0]} … exited with {rc}\n{tail}")
-    return {"wall_s": wall, "peak_rss_tree": peak_tree, "peak_rss_process": peak_one}
+    return {"wall_s": wall, "peak_rss_tree": peak_tree, "peak_rss_process": peak_one, "peak_rss_root": peak_root}
 
 
 def heitu_cmd() -> list[str]:

@@ -7,16 +7,22 @@ file order); a method predicts "duplicate" for a pair when it puts both sentence
 cluster (so sentences repeated across pairs can join clusters, as in a real dedup run).
 Precision/recall/F1 over pairs, for thresholds 0.5 .. 0.95. Rows:
 
-- ``heitu``: minhash_dedup with the derived bands x rows and exact-Jaccard verification;
-- ``heitu-noverify``: the same LSH without verification;
+- ``heitu``: minhash_dedup with its defaults: bands x rows derived with misses weighted 0.9
+  (verification removes the false positives) and exact-Jaccard verification;
+- ``heitu-noverify``: the same shingles, no verification, the standard LSH bands for t
+  (datasketch's equal-weight derivation: 9 x 13 at 0.8);
 - ``jaccard``: the oracle the LSH approximates: exact Jaccard of the same shingle sets >= t;
 - ``datatrove``: datatrove 0.10 MinHash (stages 1-3; clusters read from its .clusters files)
-  with n_grams = heitu's word n-gram (4) and the same bands x rows (num_buckets x hashes_per_bucket),
-  its own tokenizer per language (spaCy English, jieba-backed Chinese).
+  with n_grams = heitu's word n-gram (4), its own tokenizer per language (spaCy English,
+  jieba-backed Chinese);
 - ``data-juicer``: Data-Juicer 1.6.1 ``document_minhash_deduplicator`` signatures (its own
   ``compute_hash``) and its LSH clustering (the loop of its ``process``, run without the HF
   dataset around it): tokenization ``space`` with window 4 for English, ``character`` with
-  window 5 for Chinese, num_permutations 128 and the same bands x rows.
+  window 5 for Chinese, num_permutations 128.
+
+The anchors cannot verify, so by default they get the standard LSH for the threshold (what
+Data-Juicer derives itself from ``jaccard_threshold``); ``--anchor-bands heitu`` hands them
+heitu's recall-weighted bands instead.
 
 Speed (``--speed N``): N documents made from real text in ../shared/data (random runs of
 csldcp abstract sentences and English web sentences; 20% are edited copies of earlier ones), one process: heitu's index (signatures) over 2,000-document batches and its plan;
@@ -24,6 +30,7 @@ datatrove's four stages (``--speed-datatrove``) on the same jsonl.
 
     python bench/bench_minhash_accuracy.py                 # accuracy tables (heitu + oracle)
     python bench/bench_minhash_accuracy.py --datatrove --datajuicer   # + the anchors' rows
+    python bench/bench_minhash_accuracy.py --datatrove --datajuicer --anchor-bands heitu
     python bench/bench_minhash_accuracy.py --ngram-sweep   # F1 at t=0.8 for n = 1..7 + planted edits
     python bench/bench_minhash_accuracy.py --speed 100000 [--speed-datatrove] [--datajuicer]
 """
@@ -50,6 +57,7 @@ THRESHOLDS = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 
 sys.path.insert(0, str(REPO / "src"))
 from heitu.data.pipeline import PipelineSpec, StepSpec, build_steps
+from heitu.data.steps.minhash import optimal_bands
 
 
 def load_sets() -> dict[str, tuple[list[str], np.ndarray, str]]:
@@ -86,11 +94,17 @@ def heitu_clusters(step, texts: list[str]) -> np.ndarray:
 
 
 def jaccard_pairs(step, texts: list[str]) -> np.ndarray:
-    vals, off = step.shingle_sets(pl.Series(texts))
+    """Exact Jaccard of each pair's shingle sets, in the space both share (characters first)."""
+    vals, off, spaces = step.shingle_sets(pl.Series(texts))
     out = np.zeros(len(texts) // 2)
     for p in range(len(out)):
-        a = set(vals[off[2 * p]:off[2 * p + 1]].tolist())
-        b = set(vals[off[2 * p + 1]:off[2 * p + 2]].tolist())
+        x, y = 2 * p, 2 * p + 1
+        both = int(spaces[x]) & int(spaces[y])
+        if not both:
+            continue
+        s = 0 if both & 1 else 1
+        a = set(vals[off[2 * x + s]:off[2 * x + s + 1]].tolist())
+        b = set(vals[off[2 * y + s]:off[2 * y + s + 1]].tolist())
         out[p] = len(a & b) / len(a | b) if a and b else 0.0
     return out
 
@@ -212,7 +226,15 @@ def datajuicer_clusters(texts: list[str], configs: list[dict]) -> list[tuple[np.
 
 # --------------------------------------------------------------------------- runs
 
-def accuracy(with_datatrove: bool, with_dj: bool = False) -> dict:
+def anchor_lsh(step, anchor_bands: str) -> tuple[int, int]:
+    """The anchors' bands x rows: the standard LSH for the threshold (datasketch's equal-weight
+    derivation, which Data-Juicer applies itself given jaccard_threshold), or heitu's own."""
+    if anchor_bands == "heitu":
+        return step.bands, step.rows
+    return optimal_bands(step.params.threshold, step.params.num_perm)
+
+
+def accuracy(with_datatrove: bool, with_dj: bool = False, anchor_bands: str = "standard") -> dict:
     sets = load_sets()
     results = {}
     for name, (texts, truth, lang) in sets.items():
@@ -221,11 +243,14 @@ def accuracy(with_datatrove: bool, with_dj: bool = False) -> dict:
             steps = [make_step(threshold=t) for t in THRESHOLDS]
             cfgs = [{"tokenization": "space" if lang == "en" else "character",
                      "window": st.ngram_word if lang == "en" else st.ngram_char, "num_perm": st.params.num_perm,
-                     "t": t, "bands": st.bands, "rows": st.rows} for t, st in zip(THRESHOLDS, steps)]
+                     "t": t, **dict(zip(("bands", "rows"), anchor_lsh(st, anchor_bands)))}
+                    for t, st in zip(THRESHOLDS, steps)]
             dj = {t: prf(pair_pred(c), truth) for t, (c, _) in zip(THRESHOLDS, datajuicer_clusters(texts, cfgs))}
         print(f"\n### {name}: {len(truth)} pairs, {int(truth.sum())} duplicates by ground truth")
+        if with_datatrove or with_dj:
+            print(f"anchors' bands x rows: {'heitu' if anchor_bands == 'heitu' else 'standard LSH for t (equal weights)'}")
         print(f"{'t':>5} {'bands x rows':>12} | " + " | ".join(
-            f"{m:^20}" for m in ["heitu P/R/F1", "heitu-noverify", "jaccard oracle"]
+            f"{m:^21}" for m in ["heitu P/R/F1", "heitu-noverify", "jaccard oracle"]
             + (["datatrove"] if with_datatrove else []) + (["data-juicer"] if with_dj else [])))
         rows = []
         for t in THRESHOLDS:
@@ -236,7 +261,7 @@ def accuracy(with_datatrove: bool, with_dj: bool = False) -> dict:
                  "heitu-noverify": prf(pair_pred(heitu_clusters(nov, texts)), truth),
                  "jaccard": prf(jaccard_pairs(step, texts) >= t, truth)}
             if with_datatrove:
-                comp, _ = datatrove_clusters(texts, lang, step.ngram_word, step.bands, step.rows)
+                comp, _ = datatrove_clusters(texts, lang, step.ngram_word, *anchor_lsh(step, anchor_bands))
                 r["datatrove"] = prf(pair_pred(comp), truth)
             if with_dj:
                 r["data-juicer"] = dj[t]
@@ -244,7 +269,7 @@ def accuracy(with_datatrove: bool, with_dj: bool = False) -> dict:
             cells = [r["heitu"], r["heitu-noverify"], r["jaccard"]] + ([r["datatrove"]] if with_datatrove else []) \
                 + ([r["data-juicer"]] if with_dj else [])
             print(f"{t:>5.2f} {step.bands:>5} x {step.rows:<4} | " + " | ".join(
-                f"{p:.3f} {rc:.3f} {f:.3f}".center(20) for p, rc, f in cells))
+                f"{p:.3f} {rc:.3f} {f:.4f}".center(21) for p, rc, f in cells))
         results[name] = rows
     return results
 
@@ -354,6 +379,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datatrove", action="store_true", help="add datatrove's MinHash to the accuracy tables")
     ap.add_argument("--datajuicer", action="store_true", help="add Data-Juicer's document_minhash_deduplicator")
+    ap.add_argument("--anchor-bands", choices=["standard", "heitu"], default="standard",
+                    help="the anchors' bands x rows: the standard LSH for the threshold (default) or heitu's")
     ap.add_argument("--ngram-sweep", action="store_true")
     ap.add_argument("--speed", type=int, default=0, help="time heitu on N generated documents")
     ap.add_argument("--speed-datatrove", action="store_true", help="with --speed: time datatrove too")
@@ -366,7 +393,7 @@ def main() -> None:
     if args.ngram_sweep:
         ngram_sweep()
         return
-    res = accuracy(args.datatrove, args.datajuicer)
+    res = accuracy(args.datatrove, args.datajuicer, args.anchor_bands)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
 

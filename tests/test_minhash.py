@@ -22,6 +22,7 @@ from heitu.data.steps.minhash import (
     MinHashDedup,
     dedup_command,
     optimal_bands,
+    word_cutoffs,
 )
 
 
@@ -91,12 +92,37 @@ def _kept_ids(out: Path) -> list[str]:
 
 
 def test_defaults_are_derived_from_the_threshold():
-    assert optimal_bands(0.8, 128) == (9, 13)
-    step = _step(threshold=0.7)
-    assert (step.bands, step.rows) == optimal_bands(0.7, 128)
+    assert optimal_bands(0.8, 128) == (9, 13)  # datasketch's equal weights
+    unverified = _step(threshold=0.7, verify=False)
+    assert (unverified.bands, unverified.rows) == optimal_bands(0.7, 128)
+    # verified: misses weigh 9x more than LSH false positives (verification removes those)
+    step = _step(threshold=0.8)
+    assert (step.bands, step.rows) == optimal_bands(0.8, 128, 0.9) == (14, 9)
     assert step.bands * step.rows <= 128
+
+    def p_candidate(s, b, r):
+        return 1 - (1 - s**r) ** b
+    assert p_candidate(0.8, step.bands, step.rows) > 0.85 > p_candidate(0.8, 9, 13) + 0.4
     # a higher threshold needs longer bands (rows) to stay selective
     assert optimal_bands(0.9, 128)[1] > optimal_bands(0.8, 128)[1] > optimal_bands(0.5, 128)[1]
+
+
+def test_short_documents_are_shingled_by_characters():
+    step = _step()
+    assert word_cutoffs(0.8, 4) == (31, 39)  # one swapped word keeps word 4-gram J >= 0.8 from 39 words
+    short = "A woman paints a picture of a large building which can be seen in the background."
+    near = short.replace("woman", "person")
+    # 16 words: one substituted word leaves word 4-gram Jaccard 0.73; character 5-grams 0.8+
+    drops = _plan(step, [short, near, "An unrelated sentence about the weather in spring."])
+    assert drops["_row"].to_list() == [1] and drops["dup_of"].to_list() == ["d0"]
+    assert _plan(_step(shingle="word"), [short, near]).height == 0
+    # a document in the margin (31-38 words) has both sets, so it still meets a longer copy by words
+    body = " ".join(f"w{i}" for i in range(36))
+    longer = body + " tail words " + " ".join(f"x{i}" for i in range(3))  # 41 words: words only
+    _, _, spaces = step.signatures(pl.Series([short, body, longer]))
+    assert spaces.tolist() == [1, 3, 2]
+    drops = _plan(step, [body, longer])
+    assert drops["_row"].to_list() == [1]
 
 
 def test_planted_near_duplicates_are_found_and_nothing_else(heitu_home, tmp_path, planted):
@@ -114,8 +140,9 @@ def test_low_similarity_stsb_pairs_are_not_merged(shared_data):
     low = [r for r in rows if r["score"] <= 2.0][:300]
     texts = [t for r in low for t in (r["text"], r["text_b"])]
     drops = _plan(_step(), texts)
-    # STS-B repeats some sentences across pairs: those (word-identical) copies are the only merges
-    words = [" ".join(re.findall(r"\w+", t.lower())) for t in texts]
+    # STS-B repeats some sentences across pairs: those copies (identical letters and digits,
+    # e.g. "keyboard" / "key-board") are the only merges
+    words = ["".join(re.findall(r"\w", t.lower())) for t in texts]
     merged = {(row, int(dup_of[1:])) for row, dup_of in zip(drops["_row"], drops["dup_of"])}
     assert all(words[a] == words[b] for a, b in merged)
     cluster = dict(merged)
@@ -234,3 +261,25 @@ def test_dedup_command_checks_params_before_any_work(heitu_home, tmp_path, plant
     with pytest.raises(UserError, match="heitu data dedup.*threshold"):
         dedup_command(str(inputs), tmp_path / "out", threshold=1.2, show_progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_spilled_partitions_give_the_same_drops(monkeypatch, tmp_path, planted):
+    """The plan sorts band hashes one spilled partition at a time and verifies pairs in chunks
+    against spilled shingle sets; tiny partitions and chunks must not change a single drop."""
+    import heitu.data.steps.minhash as mh
+
+    inputs, truth = planted
+    docs = [json.loads(line) for f in sorted(inputs.glob("*.jsonl")) for line in open(f, encoding="utf-8")]
+    texts = [d["text"] for d in docs]
+    whole = _plan(_step(), texts)
+    assert whole.height == len(truth)
+    monkeypatch.setattr(mh, "_PART_ROWS", 64)
+    monkeypatch.setattr(mh, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(mh, "_PAIRS_CHUNK", 3)
+    monkeypatch.setattr(mh, "_VERIFY_CHUNK", 5)
+    step = _step()
+    step.spill_dir = tmp_path / "spill"
+    step.spill_dir.mkdir()
+    split = _plan(step, texts)
+    assert split.equals(whole)
+    assert list(step.spill_dir.iterdir()) == []  # the plan's spill files are gone

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -399,7 +400,14 @@ def run_global_plan(root: str, spec: dict[str, Any], stage: int) -> dict[str, An
     if files:
         index_cols = ["_shard", "_row", "id", *gstep.plan_columns()]
         lf = pl.scan_parquet(files).select(index_cols)
-        drops = gstep.plan(lf)
+        spill = layout.stage_dir(stage) / "_plan_spill"
+        shutil.rmtree(spill, ignore_errors=True)  # what an interrupted plan left
+        spill.mkdir()
+        gstep.spill_dir = spill
+        try:
+            drops = gstep.plan(lf)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
     else:
         drops = pl.DataFrame(schema={"_shard": pl.Int32, "_row": pl.Int64, "reason": pl.String, "dup_of": pl.String})
     tmp = tmp_path_for(layout.plan_file(stage))

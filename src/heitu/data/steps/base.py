@@ -98,6 +98,9 @@ class Filter(Step):
 
 class GlobalStep(Step):
     kind = "global"
+    spill_dir: "Any" = None
+    """Where `plan` may spill to disk (set by the runner to a folder of the run; the system
+    temporary folder otherwise)."""
 
     @abstractmethod
     def index(self, batch: pa.RecordBatch, cache: dict[str, Any]) -> dict[str, pa.Array | np.ndarray]:

@@ -3,16 +3,26 @@ have a Jaccard similarity of at least ``threshold`` with a kept document.
 
 **Shingles.** The text is lower-cased and every run of punctuation, symbols and whitespace
 becomes one space, so copies differing in case, punctuation or line breaks shingle alike. With
-``shingle: auto`` each document picks its shingle by script: when at least half of its units are
-Han or kana characters (a unit is one CJK character or one run of other non-space characters),
-it is shingled by characters (spaces ignored), otherwise by words. Shingles are ``ngram``
-consecutive words/characters (a document shorter than that is one shingle). Defaults, measured
-with bench/bench_minhash_accuracy.py --ngram-sweep at t=0.8 (labelled STS-B/BUSTM pairs, and
-6,000 real-text documents with 20% edited copies): recall of the edited copies rises as n falls
-(words: 0.909 at n=5, 0.969 at 4, 0.986 at 3), while labelled non-duplicate pairs start to merge
-at n <= 3 (2 pairs at 3, 14 at 1); so **4 words**, the smallest n that merged none. For
-characters recall is flat within noise for n = 3..5 (0.98-0.99); **5 characters** (about 2-3
-Chinese words) keeps shingles specific on long documents.
+``shingle: auto`` each document picks its shingles:
+
+- by characters (spaces ignored) when at least half of its units are Han or kana characters (a
+  unit is one CJK character or one run of other non-space characters);
+- otherwise by words, except for *short* documents. One substituted word removes up to n of a
+  document's L - n + 1 word n-grams and adds as many, so its Jaccard is (L - 2n + 1) / (L + 1):
+  below ``hi`` = ceil((2n - 1 + t) / (1 - t)) words (39 at n = 4, t = 0.8) a single edit already
+  falls under the threshold, and word shingles cannot see near-copies at all. Such documents are
+  shingled by characters too, whose finer grain survives one edit from about 20 words. To keep
+  near-copies on both sides of ``hi`` comparable, documents of ``lo`` = floor(t * hi) to ``hi``
+  words (31-38) carry both: two sets whose sizes are within a factor t always share a space.
+  A candidate pair is verified in the space both documents have, characters first.
+
+Shingles are ``ngram`` consecutive words/characters (a document shorter than that is one
+shingle). Defaults, measured with bench/bench_minhash_accuracy.py --ngram-sweep at t=0.8
+(labelled STS-B/BUSTM pairs, and 6,000 real-text documents with 20% edited copies): recall of
+the edited copies rises as n falls (words: 0.909 at n=5, 0.969 at 4, 0.986 at 3), while labelled
+non-duplicate pairs start to merge at n <= 3 (2 pairs at 3, 14 at 1); so **4 words**, the
+smallest n that merged none. For characters recall is flat within noise for n = 3..5
+(0.98-0.99); **5 characters** (about 2-3 Chinese words) keeps shingles specific on long documents.
 Each shingle is hashed to 32 bits (FNV-1a over its tokens, then a 64-bit finaliser).
 
 **Signatures.** ``num_perm`` universal hashes ``h -> (a*h + b) mod p``, p = 2^61 - 1, with
@@ -22,37 +32,46 @@ in implementations that let ``a*h`` overflow); the signature is the minimum of e
 shingles, computed by a numba kernel over the batch's UTF-8 buffer (no Python per shingle).
 
 **Bands.** The signature is cut into ``bands`` bands of ``rows`` values; two documents become
-candidates when any band is identical, i.e. with probability ``1 - (1 - s^rows)^bands`` at
-Jaccard s. Unless given, (bands, rows) minimise the false-positive area
-``∫_0^t P(s) ds`` plus the false-negative area ``∫_t^1 1 - P(s) ds`` over ``bands * rows <=
-num_perm`` (datasketch's ``_optimal_param`` with equal weights). With num_perm 128: t=0.8 gives
-9 x 13, t=0.7 gives 14 x 9, t=0.9 gives 5 x 25. The index stores only the band hashes
-(``minhash_bands_v1``, a 64-bit hash of each band and its number), the shingle count and the
-text length.
+candidates when any band is identical, i.e. with probability ``P(s) = 1 - (1 - s^rows)^bands``
+at Jaccard s. Unless given, (bands, rows) minimise ``w_fp * ∫_0^t P(s) ds + w_fn * ∫_t^1 1 - P(s)
+ds`` over ``bands * rows <= num_perm`` (datasketch's ``_optimal_param``). Without ``verify`` the
+weights are equal (datasketch's default: t=0.8 gives 9 x 13, which finds a pair at s = t with
+probability 0.40). With ``verify`` an LSH false positive costs one exact Jaccard check while a
+miss is lost, so misses weigh 0.9 and false positives 0.1: t=0.8 gives 14 x 9, P(0.8) = 0.87,
+P(0.85) = 0.975. The index stores only the band hashes (``minhash_bands_v1``, a 64-bit hash of
+each band, its number and its shingle space), the shingle count and the text length.
 
-**Plan.** Documents are numbered in source order (_shard, _row). Band by band, the hashes are
-sorted and runs of equal hashes are the candidate buckets. Without ``verify`` each bucket joins
-its documents to its first one; with ``verify`` (the default) candidate pairs (every pair of a
-bucket of up to 16 documents; the first member and the neighbour in larger ones) are checked by
-the exact Jaccard of their shingle sets, recomputed from the text of the candidate documents only
-(nothing per shingle is stored), and only pairs at or above ``threshold`` are joined. LSH false
-positives are thereby removed, so verification never adds drops. Connected components come
-from a union-find over document numbers (the root is always the smallest number). Each
-component keeps one document by ``keep``: ``first`` (source order), ``longest`` (most
-characters), ``newest`` (greatest ``date_field``: ``source.date`` or a key of the ``meta`` JSON,
-compared as ISO-8601 strings; missing dates lose) or ``highest`` (greatest value of the column
-``signal`` made by an earlier step; nulls lose); ties go to source order. The others are dropped
-with reason ``near_duplicate``, ``dup_of`` = the keeper's id and ``dedup_cluster_v1`` = the
-component id (the source-order number of its first document). Same input and spec give the
-same drops with any worker count.
+**Plan.** Documents are numbered in source order (``base[_shard] + _row``, from per-shard row
+counts). The band table is streamed to a spill folder once, split by band and hash prefix into
+partitions of about 2^20 rows, and each partition is sorted by (hash, doc) on its own: runs of
+equal hashes are the candidate buckets. Without ``verify`` each bucket joins its documents to
+its first one; with ``verify`` (the default) candidate pairs (every pair of a bucket of up to 16
+documents; the first member and the neighbour in larger ones) are checked by the exact Jaccard
+of their shingle sets, recomputed from the text of the candidate documents only and spilled to
+disk, and only pairs at or above ``threshold`` are joined. LSH false positives are thereby
+removed, so verification never adds drops. Connected components come from a union-find over
+the candidate documents (the root is always the smallest number). Each component keeps one
+document by ``keep``: ``first`` (source order), ``longest`` (most characters), ``newest``
+(greatest ``date_field``: ``source.date`` or a key of the ``meta`` JSON, compared as ISO-8601
+strings; missing dates lose) or ``highest`` (greatest value of the column ``signal`` made by an
+earlier step; nulls lose); ties go to source order. The others are dropped with reason
+``near_duplicate``, ``dup_of`` = the keeper's id and ``dedup_cluster_v1`` = the component id
+(the source-order number of its first document). Same input and spec give the same drops with
+any worker count and either executor.
 
-Plan memory: about ``8 * bands + len(id)`` bytes per document plus one band's sort at a time,
-and the text of candidate documents when verifying.
+Plan memory holds nothing per input document: one 64k-document batch of the band table, one
+sorted partition (at most about 2^20 rows, 16 bytes each) and, per *candidate* document and pair,
+about 40 bytes (pairs, union-find, offsets of the spilled shingle sets); verification maps the
+spilled sets and releases the pages after every 50k pairs. So memory follows the number of
+near-duplicate candidates, not the input size (bench/README.md has the figures).
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import mmap
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +79,7 @@ import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from heitu.core.errors import UserError
@@ -75,6 +95,7 @@ MERSENNE = np.uint64((1 << 61) - 1)
 DEFAULT_WORD_NGRAM = 4
 DEFAULT_CHAR_NGRAM = 5
 FULL_PAIRS_BUCKET = 16  # buckets up to this size give every pair to verification
+VERIFIED_FN_WEIGHT = 0.9  # with verification an LSH false positive costs one Jaccard check; a miss is lost
 
 _MODES = {"auto": 0, "word": 1, "char": 2}
 
@@ -87,7 +108,8 @@ class MinHashParams(BaseModel):
     ngram: int | None = Field(default=None, ge=1, le=64)
     """Shingle length in words or characters; default 4 words / 5 characters (see module doc)."""
     shingle: Literal["auto", "word", "char"] = "auto"
-    """auto: character shingles for Chinese/Japanese documents, word shingles otherwise."""
+    """auto: character shingles for Chinese/Japanese and for documents too short for word
+    shingles to survive one edit at the threshold (both near that length), words otherwise."""
     num_perm: int = Field(default=128, ge=2, le=1024)
     """Number of hash permutations in a signature."""
     bands: int | None = Field(default=None, ge=1)
@@ -119,15 +141,17 @@ class MinHashParams(BaseModel):
 
 
 @functools.lru_cache(maxsize=64)
-def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) with bands*rows <= num_perm minimising false-positive + false-negative area."""
+def optimal_bands(threshold: float, num_perm: int, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) with bands*rows <= num_perm minimising the weighted false-positive plus
+    false-negative area (weights 1 - fn_weight and fn_weight)."""
     s = np.linspace(0.0, 1.0, 2001)
     below, above = s <= threshold, s >= threshold
     best = (np.inf, 1, 1)
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
             p = 1.0 - (1.0 - s**r) ** b
-            err = np.trapezoid(np.where(below, p, 0.0), s) + np.trapezoid(np.where(above, 1.0 - p, 0.0), s)
+            err = (1.0 - fn_weight) * np.trapezoid(np.where(below, p, 0.0), s) \
+                + fn_weight * np.trapezoid(np.where(above, 1.0 - p, 0.0), s)
             if err < best[0] - 1e-12:
                 best = (err, b, r)
     return best[1], best[2]
@@ -159,9 +183,8 @@ def _is_cjk(cp):
 
 
 @numba.njit(cache=True)
-def _tokens(data, start, end, mode, tok):
-    """Token hashes of one normalised document into `tok`; returns (count, is_char_mode)."""
-    # decode code points once: count CJK units and other runs to pick the mode
+def _scan(data, start, end):
+    """(CJK characters, runs of other non-space characters) of one normalised document."""
     cjk = 0
     runs = 0
     in_run = False
@@ -189,7 +212,29 @@ def _tokens(data, start, end, mode, tok):
         elif not in_run:
             runs += 1
             in_run = True
-    char_mode = mode == 2 or (mode == 0 and cjk > 0 and 2 * cjk >= cjk + runs)
+    return cjk, runs
+
+
+@numba.njit(cache=True)
+def _spaces(data, start, end, mode, lo, hi):
+    """Shingle spaces of one document: bit 1 characters, bit 2 words (both in the margin)."""
+    if mode == 2:
+        return 1
+    if mode == 1:
+        return 2
+    cjk, runs = _scan(data, start, end)
+    if cjk > 0 and cjk >= runs:
+        return 1
+    if runs < lo:
+        return 1
+    if runs < hi:
+        return 3
+    return 2
+
+
+@numba.njit(cache=True)
+def _tokens(data, start, end, char_mode, tok):
+    """Token hashes of one normalised document into `tok` (characters or words); returns the count."""
     n = 0
     prime = np.uint64(0x100000001B3)
     if char_mode:
@@ -217,7 +262,7 @@ def _tokens(data, start, end, mode, tok):
                 i += 1
             tok[n] = h
             n += 1
-    return n, char_mode
+    return n
 
 
 @numba.njit(cache=True)
@@ -236,7 +281,10 @@ def _shingles(tok, ntok, ngram, out):
 
 
 @numba.njit(cache=True)
-def _signatures(data, offsets, mode, ngram_word, ngram_char, a, b, bands, rows, out_bands, out_nsh):
+def _signatures(data, offsets, mode, ngram_word, ngram_char, lo, hi, a, b, bands, rows,
+                out_bands, out_nsh, out_spaces):
+    """Band hashes per document and shingle space: out_bands[d, s * bands + band] for s = 0
+    (characters) and 1 (words); spaces a document does not use are left untouched."""
     nperm = a.shape[0]
     maxlen = 0
     for d in range(offsets.shape[0] - 1):
@@ -246,50 +294,63 @@ def _signatures(data, offsets, mode, ngram_word, ngram_char, a, b, bands, rows, 
     sig = np.empty(nperm, np.uint64)
     p = np.uint64((1 << 61) - 1)
     for d in range(offsets.shape[0] - 1):
-        ntok, char_mode = _tokens(data, offsets[d], offsets[d + 1], mode, tok)
-        m = _shingles(tok, ntok, ngram_char if char_mode else ngram_word, sh)
-        out_nsh[d] = m
-        for k in range(nperm):
-            sig[k] = p
-        for j in range(m):
-            h = sh[j]
+        spaces = _spaces(data, offsets[d], offsets[d + 1], mode, lo, hi)
+        out_spaces[d] = spaces
+        for s in range(2):
+            if not (spaces >> s) & 1:
+                continue
+            ntok = _tokens(data, offsets[d], offsets[d + 1], s == 0, tok)
+            m = _shingles(tok, ntok, ngram_char if s == 0 else ngram_word, sh)
+            out_nsh[d] = max(out_nsh[d], m)
             for k in range(nperm):
-                # exact (a*h + b) mod p for a, b < p, h < 2^32, using 2^61 = 1 (mod p)
-                x = (a[k] >> np.uint64(32)) * h
-                y = (a[k] & np.uint64(0xFFFFFFFF)) * h
-                v = (x >> np.uint64(29)) + ((x & np.uint64(0x1FFFFFFF)) << np.uint64(32)) \
-                    + (y & p) + (y >> np.uint64(61)) + b[k]
-                v = (v & p) + (v >> np.uint64(61))
-                if v >= p:
-                    v -= p
-                sig[k] = min(sig[k], v)
-        for bi in range(bands):
-            h = _mix(np.uint64(bi + 1) * np.uint64(0x9E3779B97F4A7C15))
-            for r in range(rows):
-                h = _mix(h ^ sig[bi * rows + r])
-            out_bands[d, bi] = h
+                sig[k] = p
+            for j in range(m):
+                h = sh[j]
+                for k in range(nperm):
+                    # exact (a*h + b) mod p for a, b < p, h < 2^32, using 2^61 = 1 (mod p)
+                    x = (a[k] >> np.uint64(32)) * h
+                    y = (a[k] & np.uint64(0xFFFFFFFF)) * h
+                    v = (x >> np.uint64(29)) + ((x & np.uint64(0x1FFFFFFF)) << np.uint64(32)) \
+                        + (y & p) + (y >> np.uint64(61)) + b[k]
+                    v = (v & p) + (v >> np.uint64(61))
+                    if v >= p:
+                        v -= p
+                    sig[k] = min(sig[k], v)
+            for bi in range(bands):
+                # the band number and the space are hashed in: equal bands of different spaces differ
+                h = _mix(np.uint64(bi + 1 + (1 - s) * 65536) * np.uint64(0x9E3779B97F4A7C15))
+                for r in range(rows):
+                    h = _mix(h ^ sig[bi * rows + r])
+                out_bands[d, s * bands + bi] = h
 
 
 @numba.njit(cache=True)
-def _shingle_sets(data, offsets, mode, ngram_word, ngram_char):
-    """Sorted unique shingle hashes of each document: (flat values, offsets)."""
+def _shingle_sets(data, offsets, mode, ngram_word, ngram_char, lo, hi):
+    """Sorted unique shingle hashes of each document and space: (flat uint32 values, offsets,
+    spaces); set 2*d is document d's character set, 2*d + 1 its word set (empty when unused)."""
     nd = offsets.shape[0] - 1
     maxlen = 0
     for d in range(nd):
         maxlen = max(maxlen, offsets[d + 1] - offsets[d])
     tok = np.empty(maxlen + 1, np.uint64)
     sh = np.empty(maxlen + 1, np.uint64)
-    out = np.empty(max(offsets[nd] - offsets[0], 1), np.uint64)
-    off = np.zeros(nd + 1, np.int64)
+    out = np.empty(max(2 * (offsets[nd] - offsets[0]), 1), np.uint32)
+    off = np.zeros(2 * nd + 1, np.int64)
+    spaces_out = np.zeros(nd, np.uint8)
     pos = 0
     for d in range(nd):
-        ntok, char_mode = _tokens(data, offsets[d], offsets[d + 1], mode, tok)
-        m = _shingles(tok, ntok, ngram_char if char_mode else ngram_word, sh)
-        u = np.unique(sh[:m])
-        out[pos:pos + u.shape[0]] = u
-        pos += u.shape[0]
-        off[d + 1] = pos
-    return out[:pos].copy(), off  # a copy: the slice would keep the 8-bytes-per-text-byte buffer alive
+        spaces = _spaces(data, offsets[d], offsets[d + 1], mode, lo, hi)
+        spaces_out[d] = spaces
+        for s in range(2):
+            if (spaces >> s) & 1:
+                ntok = _tokens(data, offsets[d], offsets[d + 1], s == 0, tok)
+                m = _shingles(tok, ntok, ngram_char if s == 0 else ngram_word, sh)
+                u = np.unique(sh[:m])
+                for k in range(u.shape[0]):
+                    out[pos + k] = np.uint32(u[k])
+                pos += u.shape[0]
+            off[2 * d + s + 1] = pos
+    return out[:pos].copy(), off, spaces_out  # a copy: the slice would keep the oversized buffer alive
 
 
 @numba.njit(cache=True)
@@ -310,6 +371,17 @@ def _jaccard(vals, off, i, j):
         else:
             b0 += 1
     return inter / (na + nb - inter)
+
+
+@numba.njit(cache=True)
+def _pair_jaccard(vals, off, spaces, x, y):
+    """Jaccard of two documents' sets in the space they share, characters first; 0 if none."""
+    both = spaces[x] & spaces[y]
+    if both & 1:
+        return _jaccard(vals, off, 2 * x, 2 * y)
+    if both & 2:
+        return _jaccard(vals, off, 2 * x + 1, 2 * y + 1)
+    return 0.0
 
 
 @numba.njit(cache=True)
@@ -374,15 +446,16 @@ def _bucket_pairs(hs, docs, full):
 
 
 @numba.njit(cache=True)
-def _verify_and_union(parent, pairs, local, vals, off, threshold):
-    """Union pairs whose exact Jaccard >= threshold; pairs already connected are skipped."""
+def _verify_and_union(parent, pairs, spaces, vals, off, threshold):
+    """Union pairs (candidate numbers) whose exact Jaccard >= threshold; pairs already
+    connected are skipped (components do not depend on the order pairs come in)."""
     checked = 0
     for t in range(pairs.shape[0]):
         x, y = pairs[t, 0], pairs[t, 1]
         if _find(parent, x) == _find(parent, y):
             continue
         checked += 1
-        if _jaccard(vals, off, local[x], local[y]) >= threshold:
+        if _pair_jaccard(vals, off, spaces, x, y) >= threshold:
             _union(parent, x, y)
     return checked
 
@@ -403,13 +476,11 @@ def _roots(parent):
 
 # ---------------------------------------------------------------------------- helpers
 
-_VERIFY_CHUNK = 20_000  # candidate documents re-shingled at a time (bounds the verify phase's memory)
-
-
-def _in_source_order(df: pl.DataFrame) -> pl.DataFrame:
-    """Rows sorted by (_shard, _row); staged files are usually scanned in that order already."""
-    key = df["_shard"].cast(pl.Int64) * (1 << 40) + df["_row"].cast(pl.Int64)
-    return df if key.is_sorted() else df.sort("_shard", "_row")
+_VERIFY_CHUNK = 20_000  # candidate documents re-shingled at a time
+_PAIRS_CHUNK = 50_000  # candidate pairs verified per mapping of the spilled shingle sets
+_PART_ROWS = 1 << 20  # (hash, doc) rows per spilled band partition sorted in memory (16 MiB)
+_BATCH_ROWS = 1 << 16  # documents per batch read from the spilled band table
+_REC = np.dtype([("h", "<u8"), ("d", "<i8")])
 
 
 def normalize_texts(texts: pl.Series) -> pa.Array:
@@ -429,6 +500,38 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
+def word_cutoffs(threshold: float, ngram_word: int) -> tuple[int, int]:
+    """(lo, hi) word counts of ``shingle: auto``: below ``hi`` words a document is shingled by
+    characters, from ``lo`` by words (both in between). ``hi`` is the fewest words at which one
+    substituted word still leaves the word-shingle Jaccard >= threshold: it removes up to n of
+    L - n + 1 shingles and adds as many, J = (L - 2n + 1) / (L + 1)."""
+    hi = math.ceil((2 * ngram_word - 1 + threshold) / (1.0 - threshold) - 1e-9)
+    return math.floor(threshold * hi), hi
+
+
+class _DocNumbers:
+    """Source-order document numbers ``base[_shard] + _row`` and back, from per-shard row counts
+    (a few bytes per shard, nothing per document)."""
+
+    def __init__(self, index: pl.LazyFrame):
+        counts = (index.group_by("_shard").agg((pl.col("_row").max() + 1).alias("n"))
+                  .collect(engine="streaming").sort("_shard"))
+        self.shards = counts["_shard"].to_numpy().astype(np.int64)
+        n = counts["n"].to_numpy().astype(np.int64)
+        self.bases = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+        self.lookup = np.zeros(int(self.shards.max()) + 1 if len(self.shards) else 1, np.int64)
+        self.lookup[self.shards] = self.bases
+        self.total = int(n.sum())
+
+    def number(self, shard: np.ndarray, row: np.ndarray) -> np.ndarray:
+        return self.lookup[shard.astype(np.int64)] + row.astype(np.int64)
+
+    def keys(self, docs: np.ndarray) -> pl.DataFrame:
+        k = np.searchsorted(self.bases, docs, side="right") - 1
+        return pl.DataFrame({"_shard": pl.Series(self.shards[k], dtype=pl.Int32),
+                             "_row": pl.Series(docs - self.bases[k], dtype=pl.Int64)})
+
+
 # ---------------------------------------------------------------------------- the step
 
 @register("minhash_dedup")
@@ -439,13 +542,15 @@ class MinHashDedup(GlobalStep):
         super().__init__(name, params)
         p = self.params
         if p.bands is None:
-            self.bands, self.rows = optimal_bands(p.threshold, p.num_perm)
+            self.bands, self.rows = optimal_bands(p.threshold, p.num_perm,
+                                                  VERIFIED_FN_WEIGHT if p.verify else 0.5)
         else:
             self.bands, self.rows = p.bands, p.rows
         self._a, self._b = permutations(p.num_perm, p.seed)
         self.ngram_word = p.ngram or DEFAULT_WORD_NGRAM
         self.ngram_char = p.ngram or DEFAULT_CHAR_NGRAM
         self.mode = _MODES[p.shingle]
+        self.lo, self.hi = word_cutoffs(p.threshold, self.ngram_word)
 
     def output_columns(self) -> list[str]:
         return [SHINGLES_COLUMN, CLUSTER_COLUMN]
@@ -461,28 +566,34 @@ class MinHashDedup(GlobalStep):
         return cols
 
     # -- streaming phase
-    def signatures(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-        """Band hashes (n x bands, uint64) and shingle counts of the texts."""
+    def signatures(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Band hashes (n x 2*bands, uint64: the character space, then the word space), the
+        shingle count and the spaces (bit 1 characters, bit 2 words) of each text."""
         data, offsets = _buffers(normalize_texts(texts))
         n = len(texts)
-        out = np.zeros((n, self.bands), np.uint64)
+        out = np.zeros((n, 2 * self.bands), np.uint64)
         nsh = np.zeros(n, np.int32)
+        spaces = np.zeros(n, np.uint8)
         if n:
-            _signatures(data, offsets, self.mode, self.ngram_word, self.ngram_char, self._a, self._b,
-                        self.bands, self.rows, out, nsh)
-        return out, nsh
+            _signatures(data, offsets, self.mode, self.ngram_word, self.ngram_char, self.lo, self.hi,
+                        self._a, self._b, self.bands, self.rows, out, nsh, spaces)
+        return out, nsh, spaces
 
-    def shingle_sets(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    def shingle_sets(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted shingle hashes per text and space: (values, offsets, spaces); set 2*i is text
+        i's character set, 2*i + 1 its word set."""
         data, offsets = _buffers(normalize_texts(texts))
-        return _shingle_sets(data, offsets, self.mode, self.ngram_word, self.ngram_char)
+        return _shingle_sets(data, offsets, self.mode, self.ngram_word, self.ngram_char, self.lo, self.hi)
 
     def index(self, batch: pa.RecordBatch, cache: dict[str, Any]) -> dict[str, pa.Array | np.ndarray]:
         texts = pl.from_arrow(batch.column("text"))
-        bands, nsh = self.signatures(texts)
-        flat = pa.array(bands.reshape(-1), pa.uint64())
-        offs = pa.array(np.arange(0, bands.size + 1, self.bands, dtype=np.int32))
+        bands, nsh, spaces = self.signatures(texts)
+        used = np.repeat(np.stack([spaces & 1, spaces >> 1], axis=1).astype(bool), self.bands, axis=1)
+        flat = pa.array(bands[used], pa.uint64())
+        offs = np.zeros(len(texts) + 1, np.int32)
+        np.cumsum(used.sum(axis=1), out=offs[1:])
         return {
-            BANDS_COLUMN: pa.ListArray.from_arrays(offs, flat),
+            BANDS_COLUMN: pa.ListArray.from_arrays(pa.array(offs), flat),
             SHINGLES_COLUMN: pa.array(nsh, pa.int32()),
             LENGTH_COLUMN: pa.array(texts.str.len_chars().to_numpy().astype(np.int64), pa.int64()),
         }
@@ -498,75 +609,131 @@ class MinHashDedup(GlobalStep):
             raise
 
     def plan(self, index: pl.LazyFrame) -> pl.DataFrame:
-        # Memory: the plan never holds all band hashes at once. Documents are numbered in source
-        # order once (16 bytes each); then one band column at a time is read from the staged
-        # parquet (8 bytes per document), sorted and turned into candidate pairs. Ids, texts
-        # and keep keys are fetched only for candidate and cluster members.
+        # Memory (see the module doc): nothing is held per input document. Band hashes are
+        # spilled to disk in partitions and sorted one partition at a time; only candidate
+        # pairs, their documents' union-find and (verifying) the offsets of their spilled
+        # shingle sets are in memory.
         self._check_columns(index)
-        docs = _in_source_order(index.select("_shard", "_row", SHINGLES_COLUMN).collect(engine="streaming"))
-        n = docs.height
-        parent = np.arange(n, dtype=np.int64)
-        if n > 1:
-            live = np.flatnonzero(docs[SHINGLES_COLUMN].to_numpy() > 0)
-            pairs_all = []
-            for b in range(self.bands):
-                band = _in_source_order(index.select("_shard", "_row", pl.col(BANDS_COLUMN).list.get(b).alias("_h"))
-                                        .collect(engine="streaming"))
-                h = band["_h"].to_numpy().astype(np.uint64, copy=False)[live]
-                del band
-                order = np.argsort(h, kind="stable")
-                pairs = _bucket_pairs(h[order], live[order], self.params.verify)
-                if self.params.verify:
-                    pairs_all.append(pairs)
-                else:
-                    _union_pairs(parent, pairs)
-            if self.params.verify and pairs_all:
-                pairs = np.concatenate(pairs_all)
-                if len(pairs):
-                    pairs = np.unique(pairs, axis=0)
-                    self._verify(index, docs, parent, pairs)
-        roots = _roots(parent)
-        dup = np.flatnonzero(roots != np.arange(n))
         schema = {"_shard": pl.Int32, "_row": pl.Int64, "reason": pl.String, "dup_of": pl.String,
                   CLUSTER_COLUMN: pl.Int64}
+        with tempfile.TemporaryDirectory(prefix="minhash-", dir=self.spill_dir) as tmp:
+            numbers = _DocNumbers(index)
+            pairs = self._candidate_pairs(index, numbers, Path(tmp))
+            cand = np.unique(pairs)
+            local = np.searchsorted(cand, pairs)
+            parent = np.arange(len(cand), dtype=np.int64)
+            if len(local):
+                if self.params.verify:
+                    self._verify(index, numbers, cand, local, parent, Path(tmp))
+                else:
+                    _union_pairs(parent, local)
+        roots = _roots(parent)
+        dup = np.flatnonzero(roots != np.arange(len(cand)))
         if len(dup) == 0:
             return pl.DataFrame(schema=schema)
         in_cluster = np.unique(np.concatenate([dup, roots[dup]]))
-        members = docs.select("_shard", "_row")[in_cluster].with_columns(
-            pl.Series("_doc", in_cluster), pl.Series("_comp", roots[in_cluster]))
+        docs = cand[in_cluster]
+        members = numbers.keys(docs).with_columns(pl.Series("_doc", docs), pl.Series("_comp", cand[roots[in_cluster]]))
         ids = (index.select("_shard", "_row", "id").join(members.lazy().select("_shard", "_row"), on=["_shard", "_row"])
                .collect(engine="streaming"))
         members = members.join(ids, on=["_shard", "_row"], how="left")
         keeper = self._keepers(index, members)
-        out = (members.join(keeper, on="_comp").filter(pl.col("_doc") != pl.col("_keeper_doc"))
-               .sort("_doc")
-               .select(pl.col("_shard").cast(pl.Int32), pl.col("_row").cast(pl.Int64),
-                       pl.lit(REASON).alias("reason"), pl.col("_keeper_id").alias("dup_of"),
-                       pl.col("_comp").cast(pl.Int64).alias(CLUSTER_COLUMN)))
-        return out
+        return (members.join(keeper, on="_comp").filter(pl.col("_doc") != pl.col("_keeper_doc"))
+                .sort("_doc")
+                .select(pl.col("_shard").cast(pl.Int32), pl.col("_row").cast(pl.Int64),
+                        pl.lit(REASON).alias("reason"), pl.col("_keeper_id").alias("dup_of"),
+                        pl.col("_comp").cast(pl.Int64).alias(CLUSTER_COLUMN)))
 
-    def _verify(self, index: pl.LazyFrame, docs: pl.DataFrame, parent: np.ndarray, pairs: np.ndarray) -> None:
+    def _candidate_pairs(self, index: pl.LazyFrame, numbers: _DocNumbers, tmp: Path) -> np.ndarray:
+        """Candidate pairs (doc numbers, first < second, unique) from equal band hashes.
+
+        The band table is written once to parquet (a streaming sink) and read back in batches;
+        each batch's (hash, doc) rows go to one spill file per band and hash-prefix partition,
+        sized so a partition holds about _PART_ROWS rows. Each partition file is then sorted
+        by (hash, doc) on its own: runs of equal hashes are the buckets."""
+        table = tmp / "bands.parquet"
+        (index.select("_shard", "_row", BANDS_COLUMN, SHINGLES_COLUMN)
+         .filter(pl.col(SHINGLES_COLUMN) > 0).sink_parquet(table))
+        pf = pq.ParquetFile(table)
+        rows = pf.metadata.num_rows
+        bits = max(0, math.ceil(math.log2(max(rows * 2 // _PART_ROWS, 1)))) if rows else 0
+        parts, shift = 1 << bits, np.uint64(64 - bits)
+        spill = [[None] * parts for _ in range(self.bands)]
+        try:
+            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=["_shard", "_row", BANDS_COLUMN]):
+                lists = batch.column(BANDS_COLUMN)
+                offs = lists.offsets.to_numpy()
+                vals = lists.values.to_numpy().astype(np.uint64, copy=False)
+                if lists.offset or offs[0]:
+                    vals = vals[offs[0]:offs[-1]]
+                    offs = offs - offs[0]
+                lengths = np.diff(offs)
+                doc = numbers.number(batch.column("_shard").to_numpy(), batch.column("_row").to_numpy())
+                rec = np.empty(len(vals), _REC)
+                rec["h"] = vals
+                rec["d"] = np.repeat(doc, lengths)
+                band = (np.arange(len(vals)) - np.repeat(offs[:-1], lengths)) % self.bands
+                key = band * parts + ((vals >> shift).astype(np.int64) if bits else 0)
+                order = np.argsort(key, kind="stable")
+                bounds = np.searchsorted(key[order], np.arange(self.bands * parts + 1))
+                for k in range(self.bands * parts):
+                    lo, hi = bounds[k], bounds[k + 1]
+                    if hi > lo:
+                        b, part = divmod(k, parts)
+                        if spill[b][part] is None:
+                            spill[b][part] = open(tmp / f"b{b:03d}-p{part:04d}.bin", "wb")
+                        rec[order[lo:hi]].tofile(spill[b][part])
+        finally:
+            for fhs in spill:
+                for fh in fhs:
+                    if fh is not None:
+                        fh.close()
+        table.unlink()
+        found = [np.zeros((0, 2), np.int64)]
+        for path in sorted(tmp.glob("b*-p*.bin")):
+            rec = np.fromfile(path, _REC)
+            path.unlink()
+            order = np.lexsort((rec["d"], rec["h"]))
+            found.append(_bucket_pairs(rec["h"][order], rec["d"][order], self.params.verify))
+            del rec, order
+            if sum(len(f) for f in found) > 4 * _PART_ROWS:  # fold repeats (the same pair in many bands)
+                found = [np.unique(np.concatenate(found), axis=0)]
+        pairs = np.concatenate(found)
+        return np.unique(pairs, axis=0) if len(pairs) else pairs
+
+    def _verify(self, index: pl.LazyFrame, numbers: _DocNumbers, cand: np.ndarray, pairs: np.ndarray,
+                parent: np.ndarray, tmp: Path) -> None:
         # Only candidate documents are re-shingled, one shard at a time (each staged file holds
-        # one shard, so the filter reads one file): the texts of a shard are dropped as soon as
-        # their shingle sets are computed, and only the sets of candidates stay in memory.
-        cand = np.unique(pairs)
-        keys = docs.select("_shard", "_row")[cand].with_columns(pl.Series("_doc", cand))
-        vals_parts, off_parts, base = [], [np.zeros(1, np.int64)], 0
-        for (shard,), grp in keys.group_by("_shard", maintain_order=True):
-            shard_texts = index.filter(pl.col("_shard") == shard).select("_row", "text")
-            for chunk in grp.iter_slices(_VERIFY_CHUNK):
-                texts = (shard_texts.join(chunk.lazy().select("_row", "_doc"), on="_row")
-                         .collect(engine="streaming").sort("_doc"))
-                vals, off = self.shingle_sets(texts["text"])
-                del texts
-                vals_parts.append(vals)
-                off_parts.append(off[1:].astype(np.int64) + base)
-                base += int(off[-1])
-        vals = np.concatenate(vals_parts) if vals_parts else np.zeros(0, np.uint64)
+        # one shard, so the filter reads one file), in chunks. Their shingle sets are written to
+        # a spill file; only their offsets stay in memory. Pairs are then checked in chunks
+        # against a read-only mapping of that file, whose pages are released after each chunk.
+        keys = numbers.keys(cand).with_columns(pl.Series("_loc", np.arange(len(cand))))
+        path = tmp / "shingles.u32"
+        off_parts, space_parts, base = [np.zeros(1, np.int64)], [], 0
+        with open(path, "wb") as fh:
+            for (shard,), grp in keys.group_by("_shard", maintain_order=True):
+                shard_texts = index.filter(pl.col("_shard") == shard).select("_row", "text")
+                for chunk in grp.iter_slices(_VERIFY_CHUNK):
+                    texts = (shard_texts.join(chunk.lazy().select("_row", "_loc"), on="_row")
+                             .collect(engine="streaming").sort("_loc"))
+                    vals, off, spaces = self.shingle_sets(texts["text"])
+                    del texts
+                    vals.tofile(fh)
+                    off_parts.append(off[1:] + base)
+                    space_parts.append(spaces)
+                    base += int(off[-1])
+                    del vals
         off = np.concatenate(off_parts)
-        local = np.full(docs.height, -1, dtype=np.int64)
-        local[cand] = np.arange(len(cand))  # groups come in source order, each sorted by _doc
-        _verify_and_union(parent, pairs, local, vals, off, self.params.threshold)
+        spaces = np.concatenate(space_parts)
+        if base == 0:  # no shingles at all: nothing can be verified as similar
+            return
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            vals = np.frombuffer(mm, np.uint32)
+            for start in range(0, len(pairs), _PAIRS_CHUNK):
+                _verify_and_union(parent, pairs[start:start + _PAIRS_CHUNK], spaces, vals, off,
+                                  self.params.threshold)
+                mm.madvise(mmap.MADV_DONTNEED)
+            del vals
 
     def _keepers(self, index: pl.LazyFrame, members: pl.DataFrame) -> pl.DataFrame:
         keep = self.params.keep
