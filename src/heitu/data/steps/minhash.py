@@ -17,12 +17,13 @@ becomes one space, so copies differing in case, punctuation or line breaks shing
   A candidate pair is verified in the space both documents have, characters first.
 
 Shingles are ``ngram`` consecutive words/characters (a document shorter than that is one
-shingle). Defaults, measured with bench/bench_minhash_accuracy.py --ngram-sweep at t=0.8
-(labelled STS-B/BUSTM pairs, and 6,000 real-text documents with 20% edited copies): recall of
-the edited copies rises as n falls (words: 0.909 at n=5, 0.969 at 4, 0.986 at 3), while labelled
-non-duplicate pairs start to merge at n <= 3 (2 pairs at 3, 14 at 1); so **4 words**, the
-smallest n that merged none. For characters recall is flat within noise for n = 3..5
-(0.98-0.99); **5 characters** (about 2-3 Chinese words) keeps shingles specific on long documents.
+shingle). Defaults, measured with bench/bench_minhash_accuracy.py --ngram-sweep at t=0.8 (the
+labelled STS-B/BUSTM pairs, short sentences and so shingled by characters, and 6,000 real-text
+documents with 20% edited copies), varying one size with the other at its default: labelled
+non-duplicate pairs merge at 2-4 characters (8, 3, 2 pairs) and none from 5, while planted-copy
+recall falls from 0.997 (zh) at 5 to 0.989 at 7: so **5 characters**. The word size does not
+touch the short labelled pairs; recall of the long English copies is 1.000 at 2-4 words and
+falls from 5 (0.996, 0.988 at 6): so **4 words**, the longest (most specific) at full recall.
 Each shingle is hashed to 32 bits (FNV-1a over its tokens, then a 64-bit finaliser).
 
 **Signatures.** ``num_perm`` universal hashes ``h -> (a*h + b) mod p``, p = 2^61 - 1, with
@@ -62,7 +63,7 @@ any worker count and either executor.
 Plan memory holds nothing per input document: one 64k-document batch of the band table, one
 sorted partition (at most about 2^20 rows, 16 bytes each) and, per *candidate* document and pair,
 about 40 bytes (pairs, union-find, offsets of the spilled shingle sets); verification maps the
-spilled sets and releases the pages after every 50k pairs. So memory follows the number of
+spilled sets and releases the pages after every 10k pairs. So memory follows the number of
 near-duplicate candidates, not the input size (bench/README.md has the figures).
 """
 
@@ -334,7 +335,7 @@ def _shingle_sets(data, offsets, mode, ngram_word, ngram_char, lo, hi):
         maxlen = max(maxlen, offsets[d + 1] - offsets[d])
     tok = np.empty(maxlen + 1, np.uint64)
     sh = np.empty(maxlen + 1, np.uint64)
-    out = np.empty(max(2 * (offsets[nd] - offsets[0]), 1), np.uint32)
+    out = np.empty(max(min(offsets[nd] - offsets[0], 1 << 20), 16), np.uint32)  # grown as needed
     off = np.zeros(2 * nd + 1, np.int64)
     spaces_out = np.zeros(nd, np.uint8)
     pos = 0
@@ -346,11 +347,15 @@ def _shingle_sets(data, offsets, mode, ngram_word, ngram_char, lo, hi):
                 ntok = _tokens(data, offsets[d], offsets[d + 1], s == 0, tok)
                 m = _shingles(tok, ntok, ngram_char if s == 0 else ngram_word, sh)
                 u = np.unique(sh[:m])
+                if pos + u.shape[0] > out.shape[0]:
+                    grown = np.empty(max(2 * out.shape[0], pos + u.shape[0]), np.uint32)
+                    grown[:pos] = out[:pos]
+                    out = grown
                 for k in range(u.shape[0]):
                     out[pos + k] = np.uint32(u[k])
                 pos += u.shape[0]
             off[2 * d + s + 1] = pos
-    return out[:pos].copy(), off, spaces_out  # a copy: the slice would keep the oversized buffer alive
+    return out[:pos].copy(), off, spaces_out  # a copy: the slice would keep the larger buffer alive
 
 
 @numba.njit(cache=True)
@@ -477,7 +482,7 @@ def _roots(parent):
 # ---------------------------------------------------------------------------- helpers
 
 _VERIFY_CHUNK = 20_000  # candidate documents re-shingled at a time
-_PAIRS_CHUNK = 50_000  # candidate pairs verified per mapping of the spilled shingle sets
+_PAIRS_CHUNK = 10_000  # candidate pairs verified before the mapped shingle-set pages are released
 _PART_ROWS = 1 << 20  # (hash, doc) rows per spilled band partition sorted in memory (16 MiB)
 _BATCH_ROWS = 1 << 16  # documents per batch read from the spilled band table
 _REC = np.dtype([("h", "<u8"), ("d", "<i8")])
@@ -647,20 +652,20 @@ class MinHashDedup(GlobalStep):
     def _candidate_pairs(self, index: pl.LazyFrame, numbers: _DocNumbers, tmp: Path) -> np.ndarray:
         """Candidate pairs (doc numbers, first < second, unique) from equal band hashes.
 
-        The band table is written once to parquet (a streaming sink) and read back in batches;
-        each batch's (hash, doc) rows go to one spill file per band and hash-prefix partition,
-        sized so a partition holds about _PART_ROWS rows. Each partition file is then sorted
-        by (hash, doc) on its own: runs of equal hashes are the buckets."""
+        The band table is written once to parquet (a streaming sink) and read back in batches
+        into one (hash, doc) spill file per band. A band file larger than _PART_ROWS rows is
+        split, a chunk at a time, by hash prefix into partitions of about half that. Each
+        partition is then sorted by (hash, doc) on its own: runs of equal hashes are the
+        buckets (equal hashes share a prefix, so a bucket never straddles partitions)."""
         table = tmp / "bands.parquet"
         (index.select("_shard", "_row", BANDS_COLUMN, SHINGLES_COLUMN)
-         .filter(pl.col(SHINGLES_COLUMN) > 0).sink_parquet(table))
-        pf = pq.ParquetFile(table)
-        rows = pf.metadata.num_rows
-        bits = max(0, math.ceil(math.log2(max(rows * 2 // _PART_ROWS, 1)))) if rows else 0
-        parts, shift = 1 << bits, np.uint64(64 - bits)
-        spill = [[None] * parts for _ in range(self.bands)]
+         .filter(pl.col(SHINGLES_COLUMN) > 0).sink_parquet(table, row_group_size=_BATCH_ROWS))
+        band_files = [tmp / f"band-{b:03d}.bin" for b in range(self.bands)]
+        handles = [open(f, "wb") for f in band_files]
         try:
-            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=["_shard", "_row", BANDS_COLUMN]):
+            # pre_buffer off: otherwise the reader holds far more than one batch (measured)
+            for batch in pq.ParquetFile(table, pre_buffer=False).iter_batches(batch_size=_BATCH_ROWS,
+                                                            columns=["_shard", "_row", BANDS_COLUMN]):
                 lists = batch.column(BANDS_COLUMN)
                 offs = lists.offsets.to_numpy()
                 vals = lists.values.to_numpy().astype(np.uint64, copy=False)
@@ -668,38 +673,62 @@ class MinHashDedup(GlobalStep):
                     vals = vals[offs[0]:offs[-1]]
                     offs = offs - offs[0]
                 lengths = np.diff(offs)
-                doc = numbers.number(batch.column("_shard").to_numpy(), batch.column("_row").to_numpy())
                 rec = np.empty(len(vals), _REC)
                 rec["h"] = vals
-                rec["d"] = np.repeat(doc, lengths)
+                rec["d"] = np.repeat(numbers.number(batch.column("_shard").to_numpy(),
+                                                    batch.column("_row").to_numpy()), lengths)
                 band = (np.arange(len(vals)) - np.repeat(offs[:-1], lengths)) % self.bands
-                key = band * parts + ((vals >> shift).astype(np.int64) if bits else 0)
-                order = np.argsort(key, kind="stable")
-                bounds = np.searchsorted(key[order], np.arange(self.bands * parts + 1))
-                for k in range(self.bands * parts):
-                    lo, hi = bounds[k], bounds[k + 1]
-                    if hi > lo:
-                        b, part = divmod(k, parts)
-                        if spill[b][part] is None:
-                            spill[b][part] = open(tmp / f"b{b:03d}-p{part:04d}.bin", "wb")
-                        rec[order[lo:hi]].tofile(spill[b][part])
+                order = np.argsort(band, kind="stable")
+                bounds = np.searchsorted(band[order], np.arange(self.bands + 1))
+                for b in range(self.bands):
+                    rec[order[bounds[b]:bounds[b + 1]]].tofile(handles[b])
         finally:
-            for fhs in spill:
-                for fh in fhs:
-                    if fh is not None:
-                        fh.close()
+            for fh in handles:
+                fh.close()
         table.unlink()
-        found = [np.zeros((0, 2), np.int64)]
-        for path in sorted(tmp.glob("b*-p*.bin")):
-            rec = np.fromfile(path, _REC)
-            path.unlink()
-            order = np.lexsort((rec["d"], rec["h"]))
-            found.append(_bucket_pairs(rec["h"][order], rec["d"][order], self.params.verify))
-            del rec, order
-            if sum(len(f) for f in found) > 4 * _PART_ROWS:  # fold repeats (the same pair in many bands)
-                found = [np.unique(np.concatenate(found), axis=0)]
-        pairs = np.concatenate(found)
-        return np.unique(pairs, axis=0) if len(pairs) else pairs
+        # a pair (a, b) is kept as one int64 a * n + b: half the memory of two columns and a flat sort
+        n = max(numbers.total, 1)
+        found = [np.zeros(0, np.int64)]
+        for path in band_files:
+            for part in self._partitions(path):
+                rec = np.fromfile(part, _REC)
+                part.unlink()
+                order = np.lexsort((rec["d"], rec["h"]))
+                pairs = _bucket_pairs(rec["h"][order], rec["d"][order], self.params.verify)
+                del rec, order
+                found.append(pairs[:, 0] * n + pairs[:, 1])
+                if sum(len(f) for f in found) > 4 * _PART_ROWS:  # fold repeats (the same pair in many bands)
+                    found = [np.unique(np.concatenate(found))]
+        keys = np.unique(np.concatenate(found))
+        return np.stack([keys // n, keys % n], axis=1)
+
+    @staticmethod
+    def _partitions(path: Path) -> list[Path]:
+        """Split a band spill file by hash prefix into files of about _PART_ROWS / 2 rows."""
+        rows = path.stat().st_size // _REC.itemsize
+        if rows <= _PART_ROWS:
+            return [path]
+        bits = math.ceil(math.log2(2 * rows / _PART_ROWS))
+        shift = np.uint64(64 - bits)
+        parts = [path.with_name(f"{path.stem}-p{k:05d}.bin") for k in range(1 << bits)]
+        handles = [open(f, "wb") for f in parts]
+        try:
+            with open(path, "rb") as src:
+                while True:
+                    rec = np.fromfile(src, _REC, count=_PART_ROWS)
+                    if not len(rec):
+                        break
+                    key = (rec["h"] >> shift).astype(np.int64)
+                    order = np.argsort(key, kind="stable")
+                    bounds = np.searchsorted(key[order], np.arange(len(parts) + 1))
+                    for k, fh in enumerate(handles):
+                        if bounds[k + 1] > bounds[k]:
+                            rec[order[bounds[k]:bounds[k + 1]]].tofile(fh)
+        finally:
+            for fh in handles:
+                fh.close()
+        path.unlink()
+        return parts
 
     def _verify(self, index: pl.LazyFrame, numbers: _DocNumbers, cand: np.ndarray, pairs: np.ndarray,
                 parent: np.ndarray, tmp: Path) -> None:
@@ -712,10 +741,12 @@ class MinHashDedup(GlobalStep):
         off_parts, space_parts, base = [np.zeros(1, np.int64)], [], 0
         with open(path, "wb") as fh:
             for (shard,), grp in keys.group_by("_shard", maintain_order=True):
-                shard_texts = index.filter(pl.col("_shard") == shard).select("_row", "text")
                 for chunk in grp.iter_slices(_VERIFY_CHUNK):
-                    texts = (shard_texts.join(chunk.lazy().select("_row", "_loc"), on="_row")
-                             .collect(engine="streaming").sort("_loc"))
+                    # a filter, not a join: the scan drops other rows as it reads, so memory
+                    # follows the chunk, not the shard
+                    texts = (index.filter(pl.col("_shard") == shard, pl.col("_row").is_in(chunk["_row"].implode()))
+                             .select("_row", "text").collect(engine="streaming")
+                             .join(chunk.select("_row", "_loc"), on="_row").sort("_loc"))
                     vals, off, spaces = self.shingle_sets(texts["text"])
                     del texts
                     vals.tofile(fh)
