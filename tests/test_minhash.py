@@ -276,7 +276,7 @@ def test_spilled_partitions_give_the_same_drops(monkeypatch, tmp_path, planted):
     monkeypatch.setattr(mh, "_PART_ROWS", 64)
     monkeypatch.setattr(mh, "_BATCH_ROWS", 7)
     monkeypatch.setattr(mh, "_PAIRS_CHUNK", 3)
-    monkeypatch.setattr(mh, "_VERIFY_CHUNK", 5)
+    monkeypatch.setattr(mh, "_TEXT_BATCH_ROWS", 5)
     step = _step()
     step.spill_dir = tmp_path / "spill"
     step.spill_dir.mkdir()

@@ -403,7 +403,7 @@ def run_global_plan(root: str, spec: dict[str, Any], stage: int) -> dict[str, An
         spill = layout.stage_dir(stage) / "_plan_spill"
         shutil.rmtree(spill, ignore_errors=True)  # what an interrupted plan left
         spill.mkdir()
-        gstep.spill_dir = spill
+        gstep.spill_dir, gstep.staged_files = spill, files
         try:
             drops = gstep.plan(lf)
         finally:

@@ -101,6 +101,9 @@ class GlobalStep(Step):
     spill_dir: "Any" = None
     """Where `plan` may spill to disk (set by the runner to a folder of the run; the system
     temporary folder otherwise)."""
+    staged_files: "Any" = None
+    """The parquet files behind `plan`'s index frame, when the runner staged them (a plan may
+    stream them directly instead of going through the frame)."""
 
     @abstractmethod
     def index(self, batch: pa.RecordBatch, cache: dict[str, Any]) -> dict[str, pa.Array | np.ndarray]:

@@ -63,7 +63,7 @@ any worker count and either executor.
 Plan memory holds nothing per input document: one 64k-document batch of the band table, one
 sorted partition (at most about 2^20 rows, 16 bytes each) and, per *candidate* document and pair,
 about 40 bytes (pairs, union-find, offsets of the spilled shingle sets); verification maps the
-spilled sets and releases the pages after every 10k pairs. So memory follows the number of
+spilled sets and releases the pages after every 4,096 pairs. So memory follows the number of
 near-duplicate candidates, not the input size (bench/README.md has the figures).
 """
 
@@ -80,6 +80,7 @@ import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -359,8 +360,8 @@ def _shingle_sets(data, offsets, mode, ngram_word, ngram_char, lo, hi):
 
 
 @numba.njit(cache=True)
-def _jaccard(vals, off, i, j):
-    a0, a1, b0, b1 = off[i], off[i + 1], off[j], off[j + 1]
+def _jaccard(vals, start, end, i, j):
+    a0, a1, b0, b1 = start[i], end[i], start[j], end[j]
     na, nb = a1 - a0, b1 - b0
     if na == 0 or nb == 0:
         return 0.0
@@ -379,13 +380,14 @@ def _jaccard(vals, off, i, j):
 
 
 @numba.njit(cache=True)
-def _pair_jaccard(vals, off, spaces, x, y):
-    """Jaccard of two documents' sets in the space they share, characters first; 0 if none."""
+def _pair_jaccard(vals, start, end, spaces, x, y):
+    """Jaccard of two documents' sets in the space they share, characters first; 0 if none.
+    Set 2*k is document k's character set, 2*k + 1 its word set."""
     both = spaces[x] & spaces[y]
     if both & 1:
-        return _jaccard(vals, off, 2 * x, 2 * y)
+        return _jaccard(vals, start, end, 2 * x, 2 * y)
     if both & 2:
-        return _jaccard(vals, off, 2 * x + 1, 2 * y + 1)
+        return _jaccard(vals, start, end, 2 * x + 1, 2 * y + 1)
     return 0.0
 
 
@@ -451,7 +453,7 @@ def _bucket_pairs(hs, docs, full):
 
 
 @numba.njit(cache=True)
-def _verify_and_union(parent, pairs, spaces, vals, off, threshold):
+def _verify_and_union(parent, pairs, spaces, vals, start, end, threshold):
     """Union pairs (candidate numbers) whose exact Jaccard >= threshold; pairs already
     connected are skipped (components do not depend on the order pairs come in)."""
     checked = 0
@@ -460,7 +462,7 @@ def _verify_and_union(parent, pairs, spaces, vals, off, threshold):
         if _find(parent, x) == _find(parent, y):
             continue
         checked += 1
-        if _pair_jaccard(vals, off, spaces, x, y) >= threshold:
+        if _pair_jaccard(vals, start, end, spaces, x, y) >= threshold:
             _union(parent, x, y)
     return checked
 
@@ -481,10 +483,10 @@ def _roots(parent):
 
 # ---------------------------------------------------------------------------- helpers
 
-_VERIFY_CHUNK = 20_000  # candidate documents re-shingled at a time
-_PAIRS_CHUNK = 10_000  # candidate pairs verified before the mapped shingle-set pages are released
+_PAIRS_CHUNK = 4_096  # candidate pairs verified before the mapped shingle-set pages are released
 _PART_ROWS = 1 << 20  # (hash, doc) rows per spilled band partition sorted in memory (16 MiB)
-_BATCH_ROWS = 1 << 16  # documents per batch read from the spilled band table
+_BATCH_ROWS = 1 << 16  # staged rows per batch read for band hashes
+_TEXT_BATCH_ROWS = 1 << 12  # staged rows per batch read for texts and other values
 _REC = np.dtype([("h", "<u8"), ("d", "<i8")])
 
 
@@ -518,11 +520,15 @@ class _DocNumbers:
     """Source-order document numbers ``base[_shard] + _row`` and back, from per-shard row counts
     (a few bytes per shard, nothing per document)."""
 
-    def __init__(self, index: pl.LazyFrame):
-        counts = (index.group_by("_shard").agg((pl.col("_row").max() + 1).alias("n"))
-                  .collect(engine="streaming").sort("_shard"))
-        self.shards = counts["_shard"].to_numpy().astype(np.int64)
-        n = counts["n"].to_numpy().astype(np.int64)
+    def __init__(self, files: list):
+        top: dict[int, int] = {}
+        for batch in _batches(files, ["_shard", "_row"]):
+            if batch.num_rows:
+                g = pl.from_arrow(batch).group_by("_shard").agg(pl.col("_row").max())
+                for shard, row in g.iter_rows():
+                    top[shard] = max(top.get(shard, -1), row)
+        self.shards = np.array(sorted(top), dtype=np.int64)
+        n = np.array([top[k] + 1 for k in self.shards], dtype=np.int64)
         self.bases = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
         self.lookup = np.zeros(int(self.shards.max()) + 1 if len(self.shards) else 1, np.int64)
         self.lookup[self.shards] = self.bases
@@ -535,6 +541,27 @@ class _DocNumbers:
         k = np.searchsorted(self.bases, docs, side="right") - 1
         return pl.DataFrame({"_shard": pl.Series(self.shards[k], dtype=pl.Int32),
                              "_row": pl.Series(docs - self.bases[k], dtype=pl.Int64)})
+
+
+def _batches(files: list, columns: list[str], rows: int | None = None):
+    """Record batches of `rows` rows of parquet files. Pre-buffering is off and batches with text
+    are small (_TEXT_BATCH_ROWS): measured on 3.3M staged documents, reading text 65,536 rows at
+    a time held ~590 MiB, 4,096 at a time ~170 MiB."""
+    for f in files:
+        yield from pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=rows or _BATCH_ROWS, columns=columns)
+
+
+def _matching(files: list, numbers: _DocNumbers, docs: np.ndarray, columns: list[str], text: bool = False):
+    """One pass over the staged files yielding (positions in `docs`, rows) for the rows whose
+    document number is in `docs` (sorted): memory follows one batch, not a shard or the input."""
+    if not len(docs):
+        return
+    for batch in _batches(files, ["_shard", "_row", *columns], _TEXT_BATCH_ROWS if text else _BATCH_ROWS):
+        d = numbers.number(batch.column("_shard").to_numpy(), batch.column("_row").to_numpy())
+        pos = np.minimum(np.searchsorted(docs, d), len(docs) - 1)
+        hit = docs[pos] == d
+        if hit.any():
+            yield pos[hit], batch.filter(pa.array(hit))
 
 
 # ---------------------------------------------------------------------------- the step
@@ -614,58 +641,71 @@ class MinHashDedup(GlobalStep):
             raise
 
     def plan(self, index: pl.LazyFrame) -> pl.DataFrame:
-        # Memory (see the module doc): nothing is held per input document. Band hashes are
-        # spilled to disk in partitions and sorted one partition at a time; only candidate
-        # pairs, their documents' union-find and (verifying) the offsets of their spilled
-        # shingle sets are in memory.
+        # Memory (see the module doc): nothing is held per input document. The staged files are
+        # streamed in batches; band hashes are spilled to disk in partitions sorted one at a
+        # time; only candidate pairs, their documents' union-find and (verifying) the offsets of
+        # their spilled shingle sets are in memory.
         self._check_columns(index)
         schema = {"_shard": pl.Int32, "_row": pl.Int64, "reason": pl.String, "dup_of": pl.String,
                   CLUSTER_COLUMN: pl.Int64}
         with tempfile.TemporaryDirectory(prefix="minhash-", dir=self.spill_dir) as tmp:
-            numbers = _DocNumbers(index)
-            pairs = self._candidate_pairs(index, numbers, Path(tmp))
+            files = self._staged(index, Path(tmp))
+            numbers = _DocNumbers(files)
+            pairs = self._candidate_pairs(files, numbers, Path(tmp))
             cand = np.unique(pairs)
             local = np.searchsorted(cand, pairs)
             parent = np.arange(len(cand), dtype=np.int64)
             if len(local):
                 if self.params.verify:
-                    self._verify(index, numbers, cand, local, parent, Path(tmp))
+                    self._verify(files, numbers, cand, local, parent, Path(tmp))
                 else:
                     _union_pairs(parent, local)
-        roots = _roots(parent)
-        dup = np.flatnonzero(roots != np.arange(len(cand)))
-        if len(dup) == 0:
-            return pl.DataFrame(schema=schema)
-        in_cluster = np.unique(np.concatenate([dup, roots[dup]]))
-        docs = cand[in_cluster]
-        members = numbers.keys(docs).with_columns(pl.Series("_doc", docs), pl.Series("_comp", cand[roots[in_cluster]]))
-        ids = (index.select("_shard", "_row", "id").join(members.lazy().select("_shard", "_row"), on=["_shard", "_row"])
-               .collect(engine="streaming"))
-        members = members.join(ids, on=["_shard", "_row"], how="left")
-        keeper = self._keepers(index, members)
+            roots = _roots(parent)
+            dup = np.flatnonzero(roots != np.arange(len(cand)))
+            if len(dup) == 0:
+                return pl.DataFrame(schema=schema)
+            in_cluster = np.unique(np.concatenate([dup, roots[dup]]))
+            docs = cand[in_cluster]
+            members = numbers.keys(docs).with_columns(
+                pl.Series("_doc", docs), pl.Series("_comp", cand[roots[in_cluster]]),
+                pl.Series("id", self._values(files, numbers, docs, ["id"], pl.col("id")), dtype=pl.String))
+            keeper = self._keepers(files, numbers, members)
         return (members.join(keeper, on="_comp").filter(pl.col("_doc") != pl.col("_keeper_doc"))
                 .sort("_doc")
                 .select(pl.col("_shard").cast(pl.Int32), pl.col("_row").cast(pl.Int64),
                         pl.lit(REASON).alias("reason"), pl.col("_keeper_id").alias("dup_of"),
                         pl.col("_comp").cast(pl.Int64).alias(CLUSTER_COLUMN)))
 
-    def _candidate_pairs(self, index: pl.LazyFrame, numbers: _DocNumbers, tmp: Path) -> np.ndarray:
+    def _staged(self, index: pl.LazyFrame, tmp: Path) -> list:
+        """The parquet files holding the index: the runner's staged files, or (an index given as
+        a frame) the frame written once to the spill folder."""
+        if self.staged_files:
+            return list(self.staged_files)
+        path = tmp / "index.parquet"
+        index.sink_parquet(path, row_group_size=_BATCH_ROWS, compression="lz4")
+        return [path]
+
+    @staticmethod
+    def _values(files: list, numbers: _DocNumbers, docs: np.ndarray, columns: list[str], expr: pl.Expr) -> list:
+        """`expr` over `columns` of the staged rows of `docs` (sorted), in `docs` order."""
+        out: list = [None] * len(docs)
+        for pos, rows in _matching(files, numbers, docs, columns, text=True):
+            for k, v in zip(pos.tolist(), pl.from_arrow(rows).select(expr.alias("_v"))["_v"].to_list()):
+                out[k] = v
+        return out
+
+    def _candidate_pairs(self, files: list, numbers: _DocNumbers, tmp: Path) -> np.ndarray:
         """Candidate pairs (doc numbers, first < second, unique) from equal band hashes.
 
-        The band table is written once to parquet (a streaming sink) and read back in batches
-        into one (hash, doc) spill file per band. A band file larger than _PART_ROWS rows is
-        split, a chunk at a time, by hash prefix into partitions of about half that. Each
-        partition is then sorted by (hash, doc) on its own: runs of equal hashes are the
+        The staged index files are read in batches into one (hash, doc) spill file per band. A
+        band file larger than _PART_ROWS rows is split, a chunk at a time, by hash prefix into
+        partitions of about half that. Each partition is then sorted by (hash, doc) on its own: runs of equal hashes are the
         buckets (equal hashes share a prefix, so a bucket never straddles partitions)."""
-        table = tmp / "bands.parquet"
-        (index.select("_shard", "_row", BANDS_COLUMN, SHINGLES_COLUMN)
-         .filter(pl.col(SHINGLES_COLUMN) > 0).sink_parquet(table, row_group_size=_BATCH_ROWS))
         band_files = [tmp / f"band-{b:03d}.bin" for b in range(self.bands)]
         handles = [open(f, "wb") for f in band_files]
         try:
-            # pre_buffer off: otherwise the reader holds far more than one batch (measured)
-            for batch in pq.ParquetFile(table, pre_buffer=False).iter_batches(batch_size=_BATCH_ROWS,
-                                                            columns=["_shard", "_row", BANDS_COLUMN]):
+            for batch in _batches(files, ["_shard", "_row", BANDS_COLUMN, SHINGLES_COLUMN]):
+                batch = batch.filter(pc.greater(batch.column(SHINGLES_COLUMN), 0))
                 lists = batch.column(BANDS_COLUMN)
                 offs = lists.offsets.to_numpy()
                 vals = lists.values.to_numpy().astype(np.uint64, copy=False)
@@ -685,7 +725,6 @@ class MinHashDedup(GlobalStep):
         finally:
             for fh in handles:
                 fh.close()
-        table.unlink()
         # a pair (a, b) is kept as one int64 a * n + b: half the memory of two columns and a flat sort
         n = max(numbers.total, 1)
         found = [np.zeros(0, np.int64)]
@@ -730,60 +769,53 @@ class MinHashDedup(GlobalStep):
         path.unlink()
         return parts
 
-    def _verify(self, index: pl.LazyFrame, numbers: _DocNumbers, cand: np.ndarray, pairs: np.ndarray,
+    def _verify(self, files: list, numbers: _DocNumbers, cand: np.ndarray, pairs: np.ndarray,
                 parent: np.ndarray, tmp: Path) -> None:
-        # Only candidate documents are re-shingled, one shard at a time (each staged file holds
-        # one shard, so the filter reads one file), in chunks. Their shingle sets are written to
-        # a spill file; only their offsets stay in memory. Pairs are then checked in chunks
-        # against a read-only mapping of that file, whose pages are released after each chunk.
-        keys = numbers.keys(cand).with_columns(pl.Series("_loc", np.arange(len(cand))))
+        # Only candidate documents are re-shingled, as one pass over the staged files meets
+        # them. Their shingle sets are written to a spill file; only their offsets stay in
+        # memory. Pairs are then checked in chunks against a read-only mapping of that file,
+        # whose pages are released after each chunk.
         path = tmp / "shingles.u32"
-        off_parts, space_parts, base = [np.zeros(1, np.int64)], [], 0
+        start = np.zeros(2 * len(cand), np.int64)
+        end = np.zeros(2 * len(cand), np.int64)
+        spaces = np.zeros(len(cand), np.uint8)
+        base = 0
         with open(path, "wb") as fh:
-            for (shard,), grp in keys.group_by("_shard", maintain_order=True):
-                for chunk in grp.iter_slices(_VERIFY_CHUNK):
-                    # a filter, not a join: the scan drops other rows as it reads, so memory
-                    # follows the chunk, not the shard
-                    texts = (index.filter(pl.col("_shard") == shard, pl.col("_row").is_in(chunk["_row"].implode()))
-                             .select("_row", "text").collect(engine="streaming")
-                             .join(chunk.select("_row", "_loc"), on="_row").sort("_loc"))
-                    vals, off, spaces = self.shingle_sets(texts["text"])
-                    del texts
-                    vals.tofile(fh)
-                    off_parts.append(off[1:] + base)
-                    space_parts.append(spaces)
-                    base += int(off[-1])
-                    del vals
-        off = np.concatenate(off_parts)
-        spaces = np.concatenate(space_parts)
+            for pos, rows in _matching(files, numbers, cand, ["text"], text=True):
+                vals, off, sp = self.shingle_sets(pl.from_arrow(rows.column("text")))
+                vals.tofile(fh)
+                sets = (2 * pos[:, None] + np.arange(2)).reshape(-1)  # set 2k: characters, 2k+1: words
+                start[sets] = off[:-1] + base
+                end[sets] = off[1:] + base
+                spaces[pos] = sp
+                base += int(off[-1])
+                del vals
         if base == 0:  # no shingles at all: nothing can be verified as similar
             return
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             vals = np.frombuffer(mm, np.uint32)
-            for start in range(0, len(pairs), _PAIRS_CHUNK):
-                _verify_and_union(parent, pairs[start:start + _PAIRS_CHUNK], spaces, vals, off,
+            for first in range(0, len(pairs), _PAIRS_CHUNK):
+                _verify_and_union(parent, pairs[first:first + _PAIRS_CHUNK], spaces, vals, start, end,
                                   self.params.threshold)
                 mm.madvise(mmap.MADV_DONTNEED)
             del vals
 
-    def _keepers(self, index: pl.LazyFrame, members: pl.DataFrame) -> pl.DataFrame:
+    def _keepers(self, files: list, numbers: _DocNumbers, members: pl.DataFrame) -> pl.DataFrame:
         keep = self.params.keep
         if keep == "first":
             ranked = members.with_columns(pl.lit(0).alias("_key"))
         else:
             if keep == "longest":
-                expr = pl.col(LENGTH_COLUMN)
+                cols, expr = [LENGTH_COLUMN], pl.col(LENGTH_COLUMN)
             elif keep == "highest":
-                expr = pl.col(self.params.signal).cast(pl.Float64)
+                cols, expr = [self.params.signal], pl.col(self.params.signal).cast(pl.Float64)
             elif self.params.date_field == "source.date":
-                expr = pl.col("source").struct.field("date")
+                cols, expr = ["source"], pl.col("source").struct.field("date")
             else:
                 field = self.params.date_field.removeprefix("meta.")
-                expr = pl.col("meta").str.json_path_match(f"$.{field}")
-            vals = (index.select("_shard", "_row", expr.alias("_key"))
-                    .join(members.lazy().select("_shard", "_row"), on=["_shard", "_row"])
-                    .collect(engine="streaming"))
-            ranked = members.join(vals, on=["_shard", "_row"], how="left")
+                cols, expr = ["meta"], pl.col("meta").str.json_path_match(f"$.{field}")
+            docs = members["_doc"].to_numpy()
+            ranked = members.with_columns(pl.Series("_key", self._values(files, numbers, docs, cols, expr)))
         best = (ranked.sort(["_comp", "_key", "_doc"], descending=[False, True, False], nulls_last=True)
                 .group_by("_comp", maintain_order=True).first())
         return best.select("_comp", pl.col("_doc").alias("_keeper_doc"), pl.col("id").alias("_keeper_id"))
