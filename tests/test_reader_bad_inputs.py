@@ -134,10 +134,11 @@ def test_missing_or_non_string_text(tmp_path, good_lines, bad_line, code):
     [
         ("empty.jsonl", b""),
         ("blank.jsonl", b"\n\n   \n"),
-        ("empty.jsonl.gz", gzip.compress(b"")),
+        ("empty.jsonl.gz", gzip.compress(b"", mtime=0)),  # mtime=0: the same bytes on every xdist worker
         ("empty.txt", b""),
         ("empty.html", b""),
     ],
+    ids=["empty.jsonl", "blank.jsonl", "empty.jsonl.gz", "empty.txt", "empty.html"],
 )
 def test_empty_file(tmp_path, name, content):
     (tmp_path / name).write_bytes(content)
