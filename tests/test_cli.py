@@ -12,6 +12,8 @@ import pytest
 
 from conftest import real_docs, write_jsonl
 
+from heitu import __version__
+
 
 def heitu(*args: str, home: Path, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HEITU_HOME": str(home), "COLUMNS": "200"}
@@ -63,6 +65,21 @@ def test_user_mistakes_print_one_paragraph_not_a_traceback(tmp_path):
         assert "error:" in res.stderr and "Traceback" not in res.stderr, (args, res.stderr)
     res = heitu("--debug", "data", "show", "ds-doesnotexist", home=home)
     assert res.returncode == 1 and "Traceback" in res.stderr
+
+
+def test_usage_errors_show_usage_not_a_traceback(tmp_path):
+    # typer >= 0.2x raises its own copy of click's exceptions; both must end as a usage message
+    home = tmp_path / "home"
+    for args, message in [
+        (("data", "dedup", "-i", "x", "-o", "y", "--no-such-option"), "No such option: --no-such-option"),
+        (("data", "nosuch"), "No such command 'nosuch'"),
+        (("data", "dedup", "-i", "x", "-o", "y", "--threshold", "high"), "Invalid value for '--threshold'"),
+    ]:
+        res = heitu(*args, home=home)
+        assert res.returncode == 2, (args, res.stderr)
+        assert message in res.stderr and "Traceback" not in res.stderr, (args, res.stderr)
+    res = heitu("--version", home=home)
+    assert res.returncode == 0 and res.stdout.strip() == __version__
 
 
 def test_input_glob_that_matches_nothing(tmp_path):

@@ -24,15 +24,19 @@ app.add_typer(data_app, name="data", help="The data engine: run pipelines, inspe
 _state = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
 ) -> None:
     _state["debug"] = debug
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
 
 
 @app.command()
@@ -61,16 +65,33 @@ def main() -> None:
         console.print("[yellow]interrupted; finished shards are kept (run again with --resume)")
         sys.exit(130)
     except Exception as exc:  # click's own usage errors come through here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        usage, exits, aborts = _click_exceptions()
+        if isinstance(exc, usage):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, exits):
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, aborts):
             sys.exit(1)
         raise
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, exits, aborts) of click, of typer, and of the click copy newer typer
+    releases carry inside themselves (typer._click, whose usage errors typer then raises)."""
+    import importlib
+
+    found: tuple[list[type], list[type], list[type]] = ([], [], [])
+    for name in ("click.exceptions", "typer._click.exceptions", "typer"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for bucket, attr in zip(found, ("ClickException", "Exit", "Abort")):
+            cls = getattr(mod, attr, None)
+            if isinstance(cls, type) and issubclass(cls, BaseException):
+                bucket.append(cls)
+    return tuple(found[0]), tuple(found[1]), tuple(found[2])
 
 
 if __name__ == "__main__":  # pragma: no cover
