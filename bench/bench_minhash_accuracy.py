@@ -94,19 +94,12 @@ def heitu_clusters(step, texts: list[str]) -> np.ndarray:
 
 
 def jaccard_pairs(step, texts: list[str]) -> np.ndarray:
-    """Exact Jaccard of each pair's shingle sets, in the space both share (characters first)."""
+    """Exact Jaccard of each pair's shingle sets, in the space both share (the plan's own kernel)."""
+    from heitu.data.steps.minhash import _pair_jaccard
+
     vals, off, spaces = step.shingle_sets(pl.Series(texts))
-    out = np.zeros(len(texts) // 2)
-    for p in range(len(out)):
-        x, y = 2 * p, 2 * p + 1
-        both = int(spaces[x]) & int(spaces[y])
-        if not both:
-            continue
-        s = 0 if both & 1 else 1
-        a = set(vals[off[2 * x + s]:off[2 * x + s + 1]].tolist())
-        b = set(vals[off[2 * y + s]:off[2 * y + s + 1]].tolist())
-        out[p] = len(a & b) / len(a | b) if a and b else 0.0
-    return out
+    start, end = off[:-1], off[1:]
+    return np.array([_pair_jaccard(vals, start, end, spaces, 2 * p, 2 * p + 1) for p in range(len(texts) // 2)])
 
 
 def prf(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
